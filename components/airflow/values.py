@@ -1,0 +1,213 @@
+"""Settings -> values for the official Airflow chart (pure; validated against its schema).
+
+Every secret is referenced by name (`*SecretName`): the chart never generates one, so the
+values hold no secret text, a second `pulumi up` renders the same objects (no random
+churn from the chart's `randAlphaNum`), and Pulumi keeps the secrets encrypted in state.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from components import versions
+from components.settings import Settings
+
+RELEASE = "airflow"
+POD_TEMPLATES_VOLUME = "airflow-kit-pod-templates"
+
+
+class SecretNames:
+    """Kubernetes Secrets the kit creates and the chart reads (keys in comments)."""
+
+    fernet_key = "airflow-fernet-key"  # fernet-key
+    api_secret_key = "airflow-api-secret-key"  # api-secret-key
+    jwt_secret = "airflow-jwt-secret"  # jwt-secret
+    metadata = "airflow-metadata"  # connection
+    result_backend = "airflow-result-backend"  # connection
+    broker_url = "airflow-broker-url"  # connection
+    redis_password = "airflow-redis-password"  # password
+    postgresql_auth = "airflow-postgresql-auth"  # postgres-password (bundled Bitnami chart)
+    pgbouncer_config = "airflow-pgbouncer-config"  # pgbouncer.ini, users.txt
+    pgbouncer_stats = "airflow-pgbouncer-stats"  # connection
+
+
+def uses_celery(settings: Settings) -> bool:
+    return "CeleryExecutor" in settings.airflow.executors
+
+
+def uses_pgbouncer(settings: Settings) -> bool:
+    return settings.database.mode == "external" and settings.database.pgbouncer
+
+
+def merge_config(*blocks: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Merge airflow.cfg blocks ({section: {key: value}}); later blocks win."""
+    merged: dict[str, dict[str, Any]] = {}
+    for block in blocks:
+        for section, entries in block.items():
+            merged.setdefault(section, {}).update(entries)
+    return merged
+
+
+def airflow_config(settings: Settings, extra: Mapping[str, Mapping[str, Any]] = {}) -> dict[str, dict[str, Any]]:
+    """The chart's `config` (airflow.cfg). `[core] executor` is left to the chart's `executor`."""
+    concurrency = settings.airflow.concurrency
+    base: dict[str, dict[str, Any]] = {
+        "core": {
+            "parallelism": concurrency.parallelism,
+            "max_active_tasks_per_dag": concurrency.max_active_tasks_per_dag,
+            "max_active_runs_per_dag": concurrency.max_active_runs_per_dag,
+            "load_examples": "False",
+        },
+        "celery": {"worker_concurrency": concurrency.worker_concurrency},
+    }
+    if "KubernetesExecutor" in settings.airflow.executors:
+        base["kubernetes_executor"] = {
+            "worker_pods_creation_batch_size": concurrency.worker_pods_creation_batch_size,
+            "namespace": settings.namespace,
+        }
+        if concurrency.task_publish_max_retries:
+            base["kubernetes_executor"]["task_publish_max_retries"] = concurrency.task_publish_max_retries
+    return merge_config(base, extra)
+
+
+def build_values(settings: Settings, *, pod_template: Optional[str] = None,
+                 extra_config: Mapping[str, Mapping[str, Any]] = {},
+                 pod_templates_configmap: Optional[str] = None) -> dict[str, Any]:
+    """The complete values dict for the Airflow chart of one stack."""
+    airflow = settings.airflow
+    celery = uses_celery(settings)
+    bundled = settings.database.mode == "bundled"
+    values: dict[str, Any] = {
+        "executor": airflow.executor,
+        "airflowVersion": versions.AIRFLOW_VERSION,
+        "defaultAirflowRepository": airflow.image_repository,
+        "defaultAirflowTag": airflow.image_tag,
+        "fernetKeySecretName": SecretNames.fernet_key,
+        "apiSecretKeySecretName": SecretNames.api_secret_key,
+        "jwtSecretName": SecretNames.jwt_secret,
+        "data": {"metadataSecretName": SecretNames.metadata},
+        "config": airflow_config(settings, extra_config),
+        # helm.v4.Chart renders client-side and does not run Helm hooks.
+        "migrateDatabaseJob": {"useHelmHooks": False, "applyCustomEnv": False},
+        "createUserJob": {"useHelmHooks": False, "applyCustomEnv": False},
+        "apiServer": {"replicas": airflow.api_server_replicas},
+        "dagProcessor": {"enabled": True},
+        "triggerer": {"enabled": True},  # deferrable operators free worker slots
+        "allowJobLaunching": airflow.job_tasks,
+        "postgresql": {"enabled": bundled},
+        "redis": {"enabled": celery},
+        "pgbouncer": {"enabled": uses_pgbouncer(settings)},
+        "workers": _workers(settings),
+    }
+    if bundled:
+        # Bitnami's chart reads the admin password from our Secret instead of values.
+        values["postgresql"]["auth"] = {"existingSecret": SecretNames.postgresql_auth}
+    if celery:
+        values["data"]["resultBackendSecretName"] = SecretNames.result_backend
+        values["data"]["brokerUrlSecretName"] = SecretNames.broker_url
+        values["redis"]["passwordSecretName"] = SecretNames.redis_password
+    if uses_pgbouncer(settings):
+        values["pgbouncer"].update({
+            "configSecretName": SecretNames.pgbouncer_config,
+            "metricsExporterSidecar": {"statsSecretName": SecretNames.pgbouncer_stats},
+            "sslmode": settings.database.sslmode,
+        })
+    if airflow.dag_source == "gitSync" and airflow.git_sync is not None:
+        git_sync: dict[str, Any] = {
+            "enabled": True,
+            "repo": airflow.git_sync.repo,
+            "branch": airflow.git_sync.branch,
+            "subPath": airflow.git_sync.sub_path,
+            "period": airflow.git_sync.period,
+        }
+        if airflow.git_sync.credentials_secret:
+            git_sync["credentialsSecret"] = airflow.git_sync.credentials_secret
+        values["dags"] = {"gitSync": git_sync}
+    if pod_templates_configmap is not None:
+        from components.workloads.pod_templates import POD_TEMPLATES_DIR
+
+        values["volumes"] = [{"name": POD_TEMPLATES_VOLUME, "configMap": {"name": pod_templates_configmap}}]
+        values["volumeMounts"] = [{"name": POD_TEMPLATES_VOLUME, "mountPath": POD_TEMPLATES_DIR,
+                                   "readOnly": True}]
+        values["env"] = [{"name": "AIRFLOW_KIT_POD_TEMPLATES_DIR", "value": POD_TEMPLATES_DIR}]
+    if pod_template is not None:
+        values["podTemplate"] = pod_template
+    return values
+
+
+def _workers(settings: Settings) -> dict[str, Any]:
+    keda = settings.keda
+    workers: dict[str, Any] = {"replicas": settings.airflow.celery_worker_replicas}
+    if uses_celery(settings) and keda.enabled:
+        workers["keda"] = {
+            "enabled": True,
+            "minReplicaCount": keda.min_replicas,
+            "maxReplicaCount": keda.max_replicas,
+            "pollingInterval": keda.polling_interval,
+            "cooldownPeriod": keda.cooldown_period,
+            "usePgbouncer": uses_pgbouncer(settings),
+        }
+    return workers
+
+
+# --- connection strings (built from Outputs in release.py; pure here so tests see them) ---
+
+def service_host(settings: Settings, service: str) -> str:
+    return f"{RELEASE}-{service}.{settings.namespace}"
+
+
+def metadata_connection(settings: Settings, password: str) -> str:
+    db = settings.database
+    if db.mode == "bundled":
+        return (f"postgresql://postgres:{password}@{service_host(settings, 'postgresql')}:5432/"
+                f"postgres?sslmode=disable")
+    if uses_pgbouncer(settings):
+        return (f"postgresql://{db.user}:{password}@{service_host(settings, 'pgbouncer')}:6543/"
+                f"{RELEASE}-metadata?sslmode=disable")
+    return f"postgresql://{db.user}:{password}@{db.host}:{db.port}/{db.name}?sslmode={db.sslmode}"
+
+
+def result_backend_connection(settings: Settings, password: str) -> str:
+    db = settings.database
+    if uses_pgbouncer(settings):
+        return (f"db+postgresql://{db.user}:{password}@{service_host(settings, 'pgbouncer')}:6543/"
+                f"{RELEASE}-result-backend?sslmode=disable")
+    return "db+" + metadata_connection(settings, password)
+
+
+def broker_url(settings: Settings, redis_password: str) -> str:
+    return f"redis://:{redis_password}@{service_host(settings, 'redis')}:6379/0"
+
+
+def pgbouncer_ini(settings: Settings) -> str:
+    db = settings.database
+    target = f"host={db.host} dbname={db.name} port={db.port}"
+    return "\n".join([
+        "[databases]",
+        f"{RELEASE}-metadata = {target} pool_size=10",
+        f"{RELEASE}-result-backend = {target} pool_size=5",
+        "",
+        "[pgbouncer]",
+        "pool_mode = transaction",
+        "listen_port = 6543",
+        "listen_addr = *",
+        "auth_type = scram-sha-256",
+        "auth_file = /etc/pgbouncer/users.txt",
+        f"stats_users = {db.user}",
+        "ignore_startup_parameters = extra_float_digits",
+        "max_client_conn = 100",
+        "verbose = 0",
+        "log_disconnections = 0",
+        "log_connections = 0",
+        f"server_tls_sslmode = {db.sslmode}",
+        "server_tls_ciphers = normal",
+        "",
+    ])
+
+
+def pgbouncer_users(settings: Settings, password: str) -> str:
+    return f'"{settings.database.user}" "{password}"\n'
+
+
+def pgbouncer_stats_connection(settings: Settings, password: str) -> str:
+    return f"postgresql://{settings.database.user}:{password}@127.0.0.1:6543/pgbouncer?sslmode=disable"

@@ -1,0 +1,87 @@
+"""The Platform: wires every part of one stack, in dependency order.
+
+namespace -> scheduling backend (charts, then quotas/queues) -> job queue -> KEDA ->
+pod templates -> Airflow (secrets, chart) -> pools. Each part is a thin component over
+pure builders; this module only decides order and what is switched on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import versions
+from components.airflow.release import AirflowRelease
+from components.airflow.values import merge_config
+from components.k8s_objects import create_chart, create_object
+from components.keda import keda_chart
+from components.queueing.plans import queue_plan
+from components.queueing.layer import QueueLayer
+from components.scheduling.layer import SchedulingLayer
+from components.scheduling.plans import scheduling_plan
+from components.settings import Settings
+from components.workloads.pod_templates import (default_pod_template_text, pod_templates_configmap,
+                                                render_pod_templates)
+from components.workloads.pools import PoolsSync
+
+
+class Platform(pulumi.ComponentResource):
+    def __init__(self, name: str, settings: Settings, *, given_secrets: Mapping[str, Optional[pulumi.Output]],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("airflow-kit:index:Platform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.namespace = k8s.core.v1.Namespace(
+            "namespace", metadata={"name": settings.namespace,
+                                   "labels": {"app.kubernetes.io/part-of": "airflow-kit"}},
+            opts=child)
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+
+        plan = scheduling_plan(settings)
+        self.scheduling = SchedulingLayer("scheduling", settings, plan, opts=in_namespace)
+
+        queues = queue_plan(settings, plan)
+        self.queue = QueueLayer("queue", settings, queues,
+                                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.scheduling]))
+
+        keda = keda_chart(settings)
+        self.keda = create_chart(keda, opts=child) if keda else None
+
+        files = render_pod_templates(settings, plan.pod_marks)
+        self.pod_templates = create_object(pod_templates_configmap(settings, files), opts=in_namespace)
+
+        airflow_depends: list[pulumi.Resource] = [self.namespace, self.pod_templates, self.scheduling, self.queue]
+        if self.keda is not None:
+            airflow_depends.append(self.keda)
+        self.airflow = AirflowRelease(
+            "airflow", settings,
+            given_secrets=given_secrets,
+            pod_template=default_pod_template_text(settings, plan.pod_marks),
+            pod_templates_configmap=pod_templates_configmap(settings, files)["metadata"]["name"],
+            extra_config=merge_config(plan.airflow_config, queues.airflow_config),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=airflow_depends))
+
+        self.pools = PoolsSync("pools", settings, opts=pulumi.ResourceOptions(
+            parent=self, depends_on=[self.airflow]))
+
+        installed = [chart.release for chart in plan.charts] + [chart.release for chart in queues.charts]
+        if keda is not None:
+            installed.append("keda")
+        if settings.airflow.install:
+            installed.append("airflow")
+        self.outputs: dict[str, Any] = {
+            "namespace": settings.namespace,
+            "apiServerService": self.airflow.api_server_service,
+            "executors": settings.airflow.executor,
+            "scheduler": settings.scheduler.backend,
+            "schedulerName": settings.scheduler.scheduler_name,
+            "queue": settings.queue.backend,
+            "installedCharts": installed,
+            "airflowChartVersion": versions.AIRFLOW_CHART_VERSION,
+            "teams": [team.name for team in settings.teams.leaves()],
+            "pools": [pool.name for pool in settings.all_pools()],
+            "podTemplates": sorted(files),
+        }
+        self.register_outputs(self.outputs)

@@ -1,0 +1,31 @@
+"""The Pulumi program: config -> settings -> Platform -> stack outputs.
+
+Bad config stops here with `pulumi.RunError` (Pulumi prints the message without a
+traceback) before any resource is registered.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.config_reader import ConfigError
+from components.settings import Settings, load_settings
+from components.stack_config import read_secrets, read_stack_config
+
+
+def load() -> Settings:
+    try:
+        stack, raw, secret_keys = read_stack_config()
+        return load_settings(stack, raw, secret_keys)
+    except ConfigError as error:
+        raise pulumi.RunError(str(error)) from None
+
+
+def run():
+    settings = load()
+    from components.platform import Platform  # imported late: config errors need none of it
+
+    platform = Platform("airflow-kit", settings, given_secrets=read_secrets())
+    for name, value in platform.outputs.items():
+        pulumi.export(name, value)
+    return platform

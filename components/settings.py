@@ -1,0 +1,405 @@
+"""Typed stack settings: one loader turns the stack's config into frozen dataclasses.
+
+`load_settings` is pure: it takes the stack name and the project's config keys (already
+JSON-decoded, as `pulumi.Config` holds them) and either returns `Settings` or raises
+`ConfigError` naming the stack, the key, the bad value and what is allowed. Secrets never
+pass through here: only whether they were given (`secret_keys`); `__main__` reads them as
+Pulumi secrets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Optional
+
+from components import versions
+from components.config_reader import DNS_LABEL, ConfigError, Section, did_you_mean
+from components.quantities import parse_quantity
+from components.scheduling.teams import TeamTree, read_teams
+
+KNOWN_EXECUTORS = ("CeleryExecutor", "KubernetesExecutor", "LocalExecutor")
+SCHEDULER_BACKENDS = ("default", "koordinator", "volcano")
+QUEUE_BACKENDS = ("none", "koord-queue", "ack")
+DATABASE_MODES = ("bundled", "external")
+DAG_SOURCES = ("gitSync", "image")
+# Config keys that hold secrets; read with `pulumi config set --secret`.
+SECRET_KEYS = ("dbPassword", "fernetKey", "apiSecretKey", "jwtSecret")
+TOP_LEVEL_KEYS = ("namespace", "airflow", "database", "keda", "scheduler", "queue", "teams",
+                  "defaultTeam", "localDisk", "pools") + SECRET_KEYS
+DURATION = re.compile(r"^[0-9]+(s|m|h)$")
+STORAGE_CLASS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    parallelism: int = 32
+    max_active_tasks_per_dag: int = 16
+    max_active_runs_per_dag: int = 16
+    worker_concurrency: int = 16
+    worker_pods_creation_batch_size: int = 16  # Airflow's default of 1 is far too slow
+    task_publish_max_retries: int = 0  # >0 retries pods refused at admission (ResourceQuota)
+
+
+@dataclass(frozen=True)
+class GitSync:
+    repo: str
+    branch: str = "main"
+    sub_path: str = "dags"
+    period: str = "60s"
+    credentials_secret: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    executors: tuple[str, ...] = ("CeleryExecutor", "KubernetesExecutor")
+    install: bool = True
+    chart_path: Optional[str] = None  # local chart (air-gapped); None: the pinned repo chart
+    image_repository: str = "apache/airflow"
+    image_tag: str = versions.AIRFLOW_VERSION
+    concurrency: Concurrency = field(default_factory=Concurrency)
+    dag_source: str = "image"
+    git_sync: Optional[GitSync] = None
+    api_server_replicas: int = 1
+    celery_worker_replicas: int = 1  # used only without KEDA
+    job_tasks: bool = False  # RBAC for KubernetesJobOperator (allowJobLaunching)
+
+    @property
+    def executor(self) -> str:
+        """The chart's `executor` value: a comma list, no spaces, default first."""
+        return ",".join(self.executors)
+
+
+@dataclass(frozen=True)
+class Database:
+    mode: str = "bundled"
+    host: Optional[str] = None
+    port: int = 5432
+    name: str = "airflow"
+    user: str = "airflow"
+    sslmode: str = "disable"
+    pgbouncer: bool = False
+
+
+@dataclass(frozen=True)
+class Keda:
+    enabled: bool = False
+    install: bool = True
+    min_replicas: int = 0
+    max_replicas: int = 10
+    polling_interval: int = 5
+    cooldown_period: int = 30
+
+
+@dataclass(frozen=True)
+class LoadAware:
+    enabled: bool = True
+    cpu_threshold_percent: int = 65
+    memory_threshold_percent: int = 80
+    cpu_estimated_scaling_percent: int = 85
+    memory_estimated_scaling_percent: int = 70
+    metric_expiration_seconds: int = 180
+    prometheus_address: Optional[str] = None  # Volcano's usage plugin reads node metrics here
+
+
+@dataclass(frozen=True)
+class Overcommit:
+    enabled: bool = False
+    cpu_reclaim_threshold_percent: int = 60
+    memory_reclaim_threshold_percent: int = 65
+    queue_overcommit_factor: float = 1.2  # Volcano admission only
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    backend: str = "default"
+    install: bool = True
+    chart_version: Optional[str] = None
+    image_registry: Optional[str] = None
+    load_aware: LoadAware = field(default_factory=LoadAware)
+    overcommit: Overcommit = field(default_factory=Overcommit)
+    deschedule_low_node_load: bool = False
+
+    @property
+    def scheduler_name(self) -> str:
+        return {"default": "default-scheduler", "koordinator": "koord-scheduler",
+                "volcano": "volcano"}[self.backend]
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    backend: str = "none"
+    install: bool = True
+    chart_version: str = versions.KOORD_QUEUE_CHART_VERSION
+
+
+@dataclass(frozen=True)
+class LocalDisk:
+    storage_class: str
+    mount_path: str = "/scratch"
+    max_size: str = "500Gi"
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    slots: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    namespace: str
+    airflow: AirflowSettings
+    database: Database
+    keda: Keda
+    scheduler: SchedulerSettings
+    queue: QueueSettings
+    teams: TeamTree
+    default_team: str
+    local_disk: Optional[LocalDisk]
+    pools: tuple[Pool, ...]
+    given_secrets: frozenset[str] = frozenset()
+
+    def all_pools(self) -> tuple[Pool, ...]:
+        """One pool per leaf team (its slots), then the stack's extra pools."""
+        team_pools = tuple(Pool(team.pool, team.pool_slots, f"Tasks of team {team.name}")
+                           for team in self.teams.leaves())
+        return team_pools + self.pools
+
+
+def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> Settings:
+    """Validate the whole stack config; the first problem found raises ConfigError."""
+    root = Section(stack, "", {k: v for k, v in raw.items() if k not in SECRET_KEYS})
+    namespace = root.string("namespace", "airflow", pattern=DNS_LABEL,
+                            pattern_help="must be a DNS label: lower-case letters, digits and '-'")
+    database = _database(root.section("database"), secret_keys)
+    airflow = _airflow(root.section("airflow"))
+    keda = _keda(root.section("keda"), airflow)
+    scheduler = _scheduler(root.section("scheduler"))
+    queue = _queue(root.section("queue"), scheduler)
+    root._read.add("teams")
+    teams = read_teams(stack, raw.get("teams"))
+    leaves = [team.name for team in teams.leaves()]
+    default_team = root.string("defaultTeam", leaves[0])
+    if default_team not in leaves:
+        raise root.error("defaultTeam", default_team,
+                         f"must name a team without children{did_you_mean(default_team, leaves)}; "
+                         f"teams that run tasks: {', '.join(leaves)}")
+    local_disk = _local_disk(root.section("localDisk")) if root.has("localDisk") else None
+    root._read.add("localDisk")
+    pools = _pools(root, teams)
+    if queue.backend != "none":
+        airflow = replace(airflow, job_tasks=True)  # queued Job tasks need the chart's Job RBAC
+    root._read.update(SECRET_KEYS)
+    root.finish()
+    return Settings(stack=stack, namespace=namespace, airflow=airflow, database=database, keda=keda,
+                    scheduler=scheduler, queue=queue, teams=teams, default_team=default_team,
+                    local_disk=local_disk, pools=pools, given_secrets=frozenset(secret_keys))
+
+
+def _airflow(section: Section) -> AirflowSettings:
+    executors = section.raw("executors", ["CeleryExecutor", "KubernetesExecutor"])
+    if isinstance(executors, str):
+        executors = [part.strip() for part in executors.split(",")]
+    if not isinstance(executors, list) or not executors:
+        raise section.error("executors", executors, f"must be a non-empty list of {', '.join(KNOWN_EXECUTORS)}")
+    for name in executors:
+        if name == "CeleryKubernetesExecutor":
+            raise section.error("executors", executors,
+                                "CeleryKubernetesExecutor does not exist in Airflow 3; "
+                                "list [CeleryExecutor, KubernetesExecutor] instead")
+        if name not in KNOWN_EXECUTORS:
+            hint = did_you_mean(name, KNOWN_EXECUTORS) if isinstance(name, str) else ""
+            raise section.error("executors", executors,
+                                f"unknown executor {name!r}{hint}; allowed: {', '.join(KNOWN_EXECUTORS)}")
+    if len(set(executors)) != len(executors):
+        raise section.error("executors", executors, "must not list an executor twice")
+    chart = section.section("chart")
+    install = chart.boolean("install", True)
+    chart_path = chart.string("path", None)
+    chart.finish()
+    image = section.section("image")
+    image_repository = image.string("repository", "apache/airflow")
+    image_tag = image.string("tag", versions.AIRFLOW_VERSION)
+    image.finish()
+    concurrency = _concurrency(section.section("concurrency"))
+    dag_source = section.choice("dagSource", DAG_SOURCES, "image")
+    git_sync = None
+    if dag_source == "gitSync":
+        block = section.section("gitSync")
+        git_sync = GitSync(
+            repo=block.string("repo"),
+            branch=block.string("branch", "main"),
+            sub_path=block.string("subPath", "dags"),
+            period=block.string("period", "60s", pattern=DURATION, pattern_help="must be a duration like 30s, 5m"),
+            credentials_secret=block.string("credentialsSecret", None),
+        )
+        block.finish()
+    else:
+        section._read.add("gitSync")
+    settings = AirflowSettings(
+        executors=tuple(executors), install=install, chart_path=chart_path,
+        image_repository=image_repository, image_tag=image_tag, concurrency=concurrency,
+        dag_source=dag_source, git_sync=git_sync,
+        api_server_replicas=section.integer("apiServerReplicas", 1, minimum=1),
+        celery_worker_replicas=section.integer("celeryWorkerReplicas", 1, minimum=0),
+        job_tasks=section.boolean("jobTasks", False),
+    )
+    section.finish()
+    return settings
+
+
+def _concurrency(section: Section) -> Concurrency:
+    concurrency = Concurrency(
+        parallelism=section.integer("parallelism", 32, minimum=1),
+        max_active_tasks_per_dag=section.integer("maxActiveTasksPerDag", 16, minimum=1),
+        max_active_runs_per_dag=section.integer("maxActiveRunsPerDag", 16, minimum=1),
+        worker_concurrency=section.integer("workerConcurrency", 16, minimum=1),
+        worker_pods_creation_batch_size=section.integer("workerPodsCreationBatchSize", 16, minimum=1),
+        task_publish_max_retries=section.integer("taskPublishMaxRetries", 0, minimum=-1),
+    )
+    if concurrency.max_active_tasks_per_dag > concurrency.parallelism:
+        raise section.error("maxActiveTasksPerDag", concurrency.max_active_tasks_per_dag,
+                            f"must not exceed parallelism ({concurrency.parallelism})")
+    section.finish()
+    return concurrency
+
+
+def _database(section: Section, secret_keys: frozenset[str]) -> Database:
+    mode = section.choice("mode", DATABASE_MODES, "bundled")
+    if mode == "bundled":
+        database = Database(mode=mode)
+        section.finish()
+        return database
+    database = Database(
+        mode=mode,
+        host=section.string("host"),
+        port=section.integer("port", 5432, minimum=1, maximum=65535),
+        name=section.string("name", "airflow"),
+        user=section.string("user", "airflow"),
+        sslmode=section.choice("sslmode", ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+                               "require"),
+        pgbouncer=section.boolean("pgbouncer", True),
+    )
+    section.finish()
+    if "dbPassword" not in secret_keys:
+        raise ConfigError(section.stack, "dbPassword", None,
+                          "is required as a secret for an external database: "
+                          "pulumi config set --secret dbPassword <password>")
+    return database
+
+
+def _keda(section: Section, airflow: AirflowSettings) -> Keda:
+    keda = Keda(
+        enabled=section.boolean("enabled", False),
+        install=section.boolean("install", True),
+        min_replicas=section.integer("minReplicas", 0, minimum=0),
+        max_replicas=section.integer("maxReplicas", 10, minimum=1),
+        polling_interval=section.integer("pollingInterval", 5, minimum=1),
+        cooldown_period=section.integer("cooldownPeriod", 30, minimum=0),
+    )
+    if keda.min_replicas > keda.max_replicas:
+        raise section.error("minReplicas", keda.min_replicas, f"must not exceed maxReplicas ({keda.max_replicas})")
+    if keda.enabled and "CeleryExecutor" not in airflow.executors:
+        raise section.error("enabled", True, "KEDA scales Celery workers: airflow.executors must include CeleryExecutor")
+    section.finish()
+    return keda
+
+
+def _percent(section: Section, name: str, default: int) -> int:
+    return section.integer(name, default, minimum=1, maximum=100)
+
+
+def _scheduler(section: Section) -> SchedulerSettings:
+    backend = section.choice("backend", SCHEDULER_BACKENDS, "default")
+    install = section.boolean("install", backend != "default")
+    chart_version = section.string("chartVersion", None)
+    image_registry = section.string("imageRegistry", None)
+    if backend == "koordinator" and install and image_registry is None:
+        # The chart's default points at a Beijing registry; an implicit pull from there is a surprise.
+        raise section.error("imageRegistry", None,
+                            "is required when the kit installs Koordinator (e.g. registry.k8s.io mirror or "
+                            "registry-cn-hangzhou.ack.aliyuncs.com)")
+    block = section.section("loadAware")
+    load_aware = LoadAware(
+        enabled=block.boolean("enabled", True),
+        cpu_threshold_percent=_percent(block, "cpuThresholdPercent", 65),
+        memory_threshold_percent=_percent(block, "memoryThresholdPercent", 80),
+        cpu_estimated_scaling_percent=_percent(block, "cpuEstimatedScalingPercent", 85),
+        memory_estimated_scaling_percent=_percent(block, "memoryEstimatedScalingPercent", 70),
+        metric_expiration_seconds=block.integer("metricExpirationSeconds", 180, minimum=10),
+        prometheus_address=block.string("prometheusAddress", None),
+    )
+    block.finish()
+    if backend == "volcano" and load_aware.enabled and load_aware.prometheus_address is None:
+        raise block.error("prometheusAddress", None,
+                          "is required for Volcano load-aware scheduling (the usage plugin reads node "
+                          "usage from Prometheus), or set loadAware.enabled: false")
+    block = section.section("overcommit")
+    overcommit = Overcommit(
+        enabled=block.boolean("enabled", False),
+        cpu_reclaim_threshold_percent=_percent(block, "cpuReclaimThresholdPercent", 60),
+        memory_reclaim_threshold_percent=_percent(block, "memoryReclaimThresholdPercent", 65),
+        queue_overcommit_factor=block.number("queueOvercommitFactor", 1.2, minimum=1.0),
+    )
+    block.finish()
+    scheduler = SchedulerSettings(
+        backend=backend, install=install, chart_version=chart_version, image_registry=image_registry,
+        load_aware=load_aware, overcommit=overcommit,
+        deschedule_low_node_load=section.boolean("descheduleLowNodeLoad", False),
+    )
+    if backend == "default" and install:
+        raise section.error("install", True, "the default kube-scheduler is part of the cluster; "
+                            "install applies to koordinator and volcano")
+    section.finish()
+    return scheduler
+
+
+def _queue(section: Section, scheduler: SchedulerSettings) -> QueueSettings:
+    backend = section.choice("backend", QUEUE_BACKENDS, "none")
+    queue = QueueSettings(
+        backend=backend,
+        install=section.boolean("install", backend == "koord-queue"),
+        chart_version=section.string("chartVersion", versions.KOORD_QUEUE_CHART_VERSION),
+    )
+    if backend != "none" and scheduler.backend != "koordinator":
+        raise section.error("backend", backend,
+                            "koord-queue and ACK kube-queue map Jobs to Koordinator ElasticQuotas: "
+                            "needs scheduler.backend koordinator (or queue.backend none)")
+    if backend == "ack" and queue.install:
+        raise section.error("install", True, "ACK's kube-queue is a managed add-on; the kit only uses it")
+    section.finish()
+    return queue
+
+
+def _local_disk(section: Section) -> LocalDisk:
+    local_disk = LocalDisk(
+        storage_class=section.string("storageClass", pattern=STORAGE_CLASS_NAME,
+                                     pattern_help="must be a StorageClass name"),
+        mount_path=section.string("mountPath", "/scratch", pattern=re.compile(r"^/[^\s]*$"),
+                                  pattern_help="must be an absolute path"),
+        max_size=section.quantity("maxSize", "500Gi"),
+    )
+    if parse_quantity(local_disk.max_size) <= 0:
+        raise section.error("maxSize", local_disk.max_size, "must be greater than zero")
+    section.finish()
+    return local_disk
+
+
+def _pools(root: Section, teams: TeamTree) -> tuple[Pool, ...]:
+    pools = []
+    names = {team.pool for team in teams.leaves()}
+    for index, item in enumerate(root.listing("pools")):
+        section = Section(root.stack, f"pools[{index}]", item)
+        pool = Pool(name=section.string("name", pattern=re.compile(r"^[A-Za-z0-9_.-]+$"),
+                                        pattern_help="letters, digits, '_', '.', '-'"),
+                    slots=section.integer("slots", minimum=-1),
+                    description=section.string("description", ""))
+        section.finish()
+        if pool.name in names:
+            raise section.error("name", pool.name, "is already a pool (team pools are team-<name>)")
+        names.add(pool.name)
+        pools.append(pool)
+    return tuple(pools)

@@ -1,0 +1,64 @@
+"""Every pinned version the kit depends on, in one place.
+
+Charts, images, Python packages and the toolchain built by scripts/tools.sh all read
+from here (`python3 components/versions.py --shell` prints them for shell scripts).
+Bumping a version is a one-line change in this file plus `requirements*.txt`, which
+tests/unit/test_versions.py keeps in step with it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# --- Helm charts -------------------------------------------------------------------
+AIRFLOW_CHART_REPO = "https://airflow.apache.org"
+AIRFLOW_CHART_VERSION = "1.19.0"  # first chart the Airflow 3 upgrade guide accepts
+AIRFLOW_VERSION = "3.1.7"  # the chart's appVersion; also the fused worker images' Airflow
+
+KEDA_CHART_REPO = "https://kedacore.github.io/charts"
+KEDA_CHART_VERSION = "2.20.2"
+
+VOLCANO_CHART_REPO = "https://volcano-sh.github.io/helm-charts"
+VOLCANO_CHART_VERSION = "1.15.1"
+
+KOORDINATOR_CHART_REPO = "https://koordinator-sh.github.io/charts"
+KOORDINATOR_CHART_VERSION = "1.8.0"
+KOORD_QUEUE_CHART_VERSION = "1.8.0"  # same chart repo as Koordinator
+
+# --- Python packages (requirements.txt mirrors these; a test keeps them equal) -------
+PYTHON_PACKAGES = {
+    "pulumi": "3.272.0",
+    "pulumi-kubernetes": "4.32.0",
+    "pulumi-random": "4.21.4",
+    "apache-airflow": AIRFLOW_VERSION,
+    "apache-airflow-providers-cncf-kubernetes": "10.25.0",
+    "apache-airflow-providers-celery": "3.26.0",
+    "celery": "5.6.3",  # 5.7.0 breaks the Celery executor import (FACTS.md)
+}
+
+# --- Toolchain for the e2e tier (scripts/tools.sh builds these from Go modules) ------
+PULUMI_CLI_VERSION = "3.272.0"
+PULUMI_KUBERNETES_PROVIDER_VERSION = PYTHON_PACKAGES["pulumi-kubernetes"]
+PULUMI_RANDOM_PROVIDER_VERSION = PYTHON_PACKAGES["pulumi-random"]
+KUBERNETES_VERSION = "1.33.4"
+ETCD_VERSION = "3.5.21"
+KWOK_VERSION = "0.8.0"
+HELM_VERSION = "3.18.6"
+
+
+def shell_assignments() -> str:
+    """Upper-case module constants as `NAME=value` lines for `eval` in shell scripts."""
+    lines = []
+    for name, value in sorted(globals().items()):
+        if name.isupper() and isinstance(value, str):
+            lines.append(f"{name}={value}")
+    for package, version in sorted(PYTHON_PACKAGES.items()):
+        lines.append(f"PY_{package.upper().replace('-', '_')}={version}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--shell"]:
+        print(shell_assignments())
+    else:
+        sys.exit("usage: python3 components/versions.py --shell")

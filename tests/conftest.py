@@ -1,0 +1,35 @@
+"""Shared test plumbing: the repo's paths, stack files, and the upstream reference data."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+STACKS = sorted(path.name[len("Pulumi."):-len(".yaml")] for path in (REPO / "stacks").glob("Pulumi.*.yaml"))
+
+
+def stack_file_config(stack: str) -> dict:
+    """The `airflow-kit:` keys of stacks/Pulumi.<stack>.yaml, prefix removed."""
+    data = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    config = data.get("config") or {}
+    return {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("airflow-kit:")}
+
+
+def reference_dir() -> pathlib.Path:
+    """../shared/reference beside the checkout; tests skip (not fail) in a user's clone."""
+    path = REPO.parent / "shared" / "reference"
+    if not path.is_dir():
+        pytest.skip(f"upstream reference data not found at {path} (it sits beside the checkout in CI)")
+    return path
+
+
+@pytest.fixture
+def reference() -> pathlib.Path:
+    return reference_dir()

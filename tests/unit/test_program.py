@@ -1,0 +1,152 @@
+"""The whole program under Pulumi mocks, for every stack: what a `pulumi up` would register."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import versions
+from components.airflow.values import SecretNames
+from tests.conftest import STACKS, stack_file_config
+from tests.pulumi_harness import SECRET_VALUE, evaluate, resolve
+
+CHART = "kubernetes:helm.sh/v4:Chart"
+SECRET = "kubernetes:core/v1:Secret"
+EXTERNAL_DB_STACKS = [s for s in STACKS if stack_file_config(s).get("database", {}).get("mode") == "external"]
+
+
+def run(stack: str, **overrides):
+    config = {**stack_file_config(stack), **overrides}
+    secrets = ["dbPassword"] if stack in EXTERNAL_DB_STACKS else []
+    result = evaluate(stack, config, secrets)
+    assert result.error is None, f"{stack}: {result.error!r}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def evaluations():
+    results = {stack: run(stack) for stack in STACKS}
+    for stack, result in results.items():
+        print(f"\n[measure] stack={stack} resources={len(result.resources)} evaluation={result.seconds:.3f}s")
+    return results
+
+
+def airflow_chart(result):
+    return result.named(CHART, "airflow")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_airflow_chart_pinned_with_executor_list(stack, evaluations):
+    chart = airflow_chart(evaluations[stack]).inputs
+    assert chart["chart"] == "airflow"
+    assert chart["version"] == versions.AIRFLOW_CHART_VERSION == "1.19.0"
+    assert chart["repositoryOpts"]["repo"] == "https://airflow.apache.org"
+    assert chart["values"]["executor"] == "CeleryExecutor,KubernetesExecutor"
+    assert chart["values"]["migrateDatabaseJob"]["useHelmHooks"] is False
+    assert chart["values"]["createUserJob"]["useHelmHooks"] is False
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_concurrency_comes_from_the_stack(stack, evaluations):
+    concurrency = stack_file_config(stack)["airflow"]["concurrency"]
+    config = airflow_chart(evaluations[stack]).inputs["values"]["config"]
+    assert config["core"]["parallelism"] == concurrency["parallelism"]
+    assert config["core"]["max_active_tasks_per_dag"] == concurrency["maxActiveTasksPerDag"]
+    assert config["core"]["max_active_runs_per_dag"] == concurrency["maxActiveRunsPerDag"]
+    assert config["celery"]["worker_concurrency"] == concurrency["workerConcurrency"]
+    assert config["kubernetes_executor"]["worker_pods_creation_batch_size"] == concurrency["workerPodsCreationBatchSize"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_keda_switch(stack, evaluations):
+    keda = stack_file_config(stack).get("keda", {})
+    result = evaluations[stack]
+    worker_keda = airflow_chart(result).inputs["values"]["workers"].get("keda", {})
+    keda_charts = [r for r in result.of_type(CHART) if r.inputs["chart"] == "keda"]
+    if keda.get("enabled"):
+        assert worker_keda["enabled"] is True
+        assert worker_keda["minReplicaCount"] == keda.get("minReplicas", 0)
+        assert worker_keda["maxReplicaCount"] == keda.get("maxReplicas", 10)
+        assert len(keda_charts) == (1 if keda.get("install", True) else 0)
+    else:
+        assert worker_keda.get("enabled") is not True
+        assert keda_charts == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_database_choice(stack, evaluations):
+    values = airflow_chart(evaluations[stack]).inputs["values"]
+    external = stack in EXTERNAL_DB_STACKS
+    assert values["postgresql"]["enabled"] is (not external)
+    assert values["pgbouncer"]["enabled"] is external
+    assert values["data"]["metadataSecretName"] == SecretNames.metadata
+    platform = evaluations[stack].platform
+    secret = next(s for s in platform.airflow.secrets.secrets
+                  if s._name == SecretNames.metadata)  # noqa: SLF001 - test reads the Pulumi name
+    connection, is_secret = resolve(secret.string_data)
+    assert is_secret
+    if external:
+        assert f"airflow-pgbouncer.{platform.outputs['namespace']}:6543" in connection["connection"]
+        assert SECRET_VALUE in connection["connection"]
+    else:
+        assert f"airflow-postgresql.{platform.outputs['namespace']}:5432" in connection["connection"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_airflow_secret_is_a_pulumi_secret(stack, evaluations):
+    platform = evaluations[stack].platform
+    names = {s._name for s in platform.airflow.secrets.secrets}  # noqa: SLF001
+    assert {SecretNames.fernet_key, SecretNames.api_secret_key, SecretNames.jwt_secret, SecretNames.metadata} <= names
+    for secret in platform.airflow.secrets.secrets:
+        _, is_secret = resolve(secret.string_data)
+        assert is_secret, f"{stack}: Secret {secret._name} would be stored in plain text"  # noqa: SLF001
+    values = airflow_chart(evaluations[stack]).inputs["values"]
+    assert values["fernetKeySecretName"] == SecretNames.fernet_key
+    assert "fernetKey" not in values and "jwtSecret" not in values and "apiSecretKey" not in values
+
+
+def test_fernet_key_is_url_safe_32_bytes(evaluations):
+    import base64
+
+    platform = evaluations["local"].platform
+    secret = next(s for s in platform.airflow.secrets.secrets if s._name == SecretNames.fernet_key)  # noqa: SLF001
+    data, _ = resolve(secret.string_data)
+    assert "+" not in data["fernet-key"] and "/" not in data["fernet-key"]
+    assert len(base64.urlsafe_b64decode(data["fernet-key"])) == 32
+
+
+def test_given_fernet_key_wins_over_generated(evaluations):
+    config = stack_file_config("local")
+    result = evaluate("local", config, secrets=["fernetKey"])
+    assert result.error is None
+    assert not [r for r in result.resources if r.typ == "random:index/randomBytes:RandomBytes"]
+    secret = next(s for s in result.platform.airflow.secrets.secrets if s._name == SecretNames.fernet_key)  # noqa: SLF001
+    data, is_secret = resolve(secret.string_data)
+    assert data["fernet-key"] == SECRET_VALUE and is_secret
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_outputs(stack, evaluations):
+    outputs = evaluations[stack].platform.outputs
+    config = stack_file_config(stack)
+    assert outputs["namespace"] == config.get("namespace", "airflow")
+    assert outputs["executors"] == "CeleryExecutor,KubernetesExecutor"
+    assert outputs["scheduler"] == config["scheduler"]["backend"]
+    assert outputs["apiServerService"] == f"airflow-api-server.{outputs['namespace']}.svc:8080"
+    assert "airflow" in outputs["installedCharts"]
+
+
+def test_chart_install_can_be_switched_off_for_clusters_without_the_chart():
+    config = stack_file_config("local")
+    config["airflow"] = {**config["airflow"], "chart": {"install": False}}
+    result = run("local", **{"airflow": config["airflow"]})
+    assert not [r for r in result.of_type(CHART) if r.inputs["chart"] == "airflow"]
+    assert result.of_type(SECRET), "secrets are still created for a later chart install"
+
+
+def test_local_chart_path_is_used_verbatim():
+    config = stack_file_config("local")
+    airflow = {**config["airflow"], "chart": {"path": "/charts/airflow-1.19.0.tgz"}}
+    result = run("local", airflow=airflow)
+    chart = airflow_chart(result).inputs
+    assert chart["chart"] == "/charts/airflow-1.19.0.tgz"
+    assert "repositoryOpts" not in chart

@@ -1,0 +1,36 @@
+"""Versions are pinned once (components/versions.py); requirements files must agree."""
+
+from __future__ import annotations
+
+import re
+
+from components import versions
+from tests.conftest import REPO
+
+
+def pinned(path) -> dict[str, str]:
+    pins = {}
+    for line in (REPO / path).read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s#]+)", line.strip())
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def test_requirements_match_versions_module():
+    pins = {**pinned("requirements.txt"), **pinned("requirements-test.txt")}
+    for package, version in versions.PYTHON_PACKAGES.items():
+        assert pins.get(package) == version, f"{package}: requirements pin {pins.get(package)} != versions.py {version}"
+
+
+def test_installed_sdks_are_the_pinned_ones():
+    from importlib.metadata import version
+
+    for package in ("pulumi", "pulumi-kubernetes", "pulumi-random"):
+        assert version(package) == versions.PYTHON_PACKAGES[package]
+
+
+def test_chart_is_the_one_the_schema_describes(reference):
+    chart = (reference / "airflow-chart-1.19.0" / "Chart.yaml").read_text()
+    assert re.search(rf"^version: {re.escape(versions.AIRFLOW_CHART_VERSION)}$", chart, re.M)
+    assert re.search(rf"^appVersion: {re.escape(versions.AIRFLOW_VERSION)}$", chart, re.M)
