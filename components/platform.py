@@ -40,9 +40,10 @@ class Platform(pulumi.ComponentResource):
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
 
         plan = scheduling_plan(settings)
-        self.scheduling = SchedulingLayer("scheduling", settings, plan, opts=in_namespace)
-
         queues = queue_plan(settings, plan)
+        self.scheduling = SchedulingLayer("scheduling", settings, plan, opts=in_namespace,
+                                          quota_labels=queues.quota_labels)
+
         self.queue = QueueLayer("queue", settings, queues,
                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.scheduling]))
 

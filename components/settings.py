@@ -119,6 +119,8 @@ class SchedulerSettings:
     load_aware: LoadAware = field(default_factory=LoadAware)
     overcommit: Overcommit = field(default_factory=Overcommit)
     deschedule_low_node_load: bool = False
+    # Queues, quotas and their CRDs survive destroy, backend switches and chart upgrades.
+    retain_queues: bool = True
 
     @property
     def scheduler_name(self) -> str:
@@ -349,6 +351,7 @@ def _scheduler(section: Section) -> SchedulerSettings:
         backend=backend, install=install, chart_version=chart_version, image_registry=image_registry,
         load_aware=load_aware, overcommit=overcommit,
         deschedule_low_node_load=section.boolean("descheduleLowNodeLoad", False),
+        retain_queues=section.boolean("retainQueues", True),
     )
     if backend == "default" and install:
         raise section.error("install", True, "the default kube-scheduler is part of the cluster; "

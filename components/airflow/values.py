@@ -64,6 +64,10 @@ def airflow_config(settings: Settings, extra: Mapping[str, Mapping[str, Any]] = 
         base["kubernetes_executor"] = {
             "worker_pods_creation_batch_size": concurrency.worker_pods_creation_batch_size,
             "namespace": settings.namespace,
+            # The chart fills these with its Airflow image, which would override every team
+            # template's fused image for tasks without an image override; blank = template wins.
+            "worker_container_repository": "",
+            "worker_container_tag": "",
         }
         if concurrency.task_publish_max_retries:
             base["kubernetes_executor"]["task_publish_max_retries"] = concurrency.task_publish_max_retries

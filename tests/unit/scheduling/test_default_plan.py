@@ -1,0 +1,90 @@
+"""Default kube-scheduler: one task ResourceQuota, a LimitRange, PriorityClasses, retries."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.scheduling import TEAM_LABEL, format_quantity, sum_quantities
+from components.scheduling import default
+from components.quantities import parse_quantity
+from tests.unit.scheduling.scheduling_stacks import NAMESPACE, flat_teams, settings_for, team
+
+
+def _kind(plan, kind):
+    return [m for m in plan.core_objects if m["kind"] == kind]
+
+
+def test_no_chart_no_custom_resources(plan_of):
+    plan = plan_of("default")
+    assert plan.charts == () and plan.custom_resources == ()
+    assert [m["kind"] for m in plan.core_objects] == ["PriorityClass"] * 4 + ["ResourceQuota", "LimitRange"]
+
+
+def test_resource_quota_is_the_top_level_ceiling_for_task_pods_only(plan_of):
+    (quota,) = _kind(plan_of("default"), "ResourceQuota")
+    assert quota["metadata"] == {"name": "airflow-kit-tasks", "namespace": NAMESPACE,
+                                 "labels": {"app.kubernetes.io/part-of": "airflow-kit"}}
+    # platform (64, 256Gi) + research (16, 64Gi): not the leaves' 96 cpu
+    assert quota["spec"]["hard"] == {"requests.cpu": "80", "requests.memory": "320Gi"}
+    (expression,) = quota["spec"]["scopeSelector"]["matchExpressions"]
+    assert expression == {"scopeName": "PriorityClass", "operator": "In",
+                          "values": ["airflow-kit-prod", "airflow-kit-mid", "airflow-kit-batch", "airflow-kit-free"]}
+
+
+def test_quota_counts_extended_resources_someone_bounds():
+    teams = [team("a", None, ("1", "2500m"), ("1Gi", "1536Mi")), team("b", None, ("1", "1"), ("1Gi", "1Gi"))]
+    teams[0]["min"]["nvidia.com/gpu"] = "1"
+    teams[0]["max"]["nvidia.com/gpu"] = "2"
+    (quota,) = _kind(default.plan(settings_for("default", teams=teams)), "ResourceQuota")
+    assert quota["spec"]["hard"] == {"requests.cpu": "3500m", "requests.memory": "2560Mi",
+                                     "requests.nvidia.com/gpu": "2"}
+
+
+def test_limit_range_defaults_requests_from_the_default_team(plan_of):
+    (limits,) = _kind(plan_of("default"), "LimitRange")
+    # defaultTeam falls back to the first leaf, etl (taskResources cpu 1, memory 2Gi)
+    assert limits["spec"] == {"limits": [{"type": "Container", "defaultRequest": {"cpu": "1", "memory": "2Gi"}}]}
+    (limits,) = _kind(default.plan(settings_for("default", defaultTeam="analytics")), "LimitRange")
+    assert limits["spec"]["limits"][0]["defaultRequest"] == {"cpu": "500m", "memory": "1Gi"}
+    assert "default" not in limits["spec"]["limits"][0]  # no limits imposed on Airflow's own pods
+
+
+def test_priority_classes_never_preempt(plan_of):
+    classes = _kind(plan_of("default"), "PriorityClass")
+    assert {c["metadata"]["name"]: c["value"] for c in classes} == {
+        "airflow-kit-prod": 9000, "airflow-kit-mid": 7000, "airflow-kit-batch": 5000, "airflow-kit-free": 3000}
+    assert {c["preemptionPolicy"] for c in classes} == {"Never"}
+    assert {c["globalDefault"] for c in classes} == {False}
+
+
+def test_pod_marks(plan_of):
+    marks = plan_of("default").pod_marks
+    assert set(marks) == {"etl", "analytics", "training", "serving", "research"}
+    for name, mark in marks.items():
+        assert mark.scheduler_name == "default-scheduler"
+        assert mark.labels == {TEAM_LABEL: name}
+        assert mark.annotations == {}
+    assert marks["etl"].priority_class_name == "airflow-kit-batch"
+
+
+@pytest.mark.parametrize("configured,expected", [(None, 3), (0, 3), (7, 7), (-1, -1)])
+def test_publish_retries(configured, expected):
+    airflow = {} if configured is None else {"concurrency": {"taskPublishMaxRetries": configured}}
+    plan = default.plan(settings_for("default", airflow=airflow))
+    assert plan.airflow_config == {"kubernetes_executor": {"task_publish_max_retries": expected}}
+
+
+def test_only_used_tiers(plan_of):
+    plan = default.plan(settings_for("default", teams=flat_teams()))
+    assert [c["metadata"]["name"] for c in _kind(plan, "PriorityClass")] == ["airflow-kit-mid", "airflow-kit-batch"]
+
+
+@pytest.mark.parametrize("resource,values,expected", [
+    ("cpu", ["1", "500m"], "1500m"), ("cpu", ["2", "3"], "5"), ("cpu", ["0.1", "0.25"], "350m"),
+    ("memory", ["1Gi", "512Mi"], "1536Mi"), ("memory", ["1G", "1G"], "2G"), ("memory", ["1000", "1"], "1001"), ("memory", ["64Gi"], "64Gi"),
+    ("nvidia.com/gpu", ["1", "2"], "3"),
+])
+def test_quantity_sums(resource, values, expected):
+    assert sum_quantities(resource, values) == expected
+    assert parse_quantity(expected) == sum(parse_quantity(v) for v in values)
+    assert format_quantity("cpu", parse_quantity("1.0005")) == "1001m"  # rounds up, never under-quotas
