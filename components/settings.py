@@ -24,7 +24,7 @@ QUEUE_BACKENDS = ("none", "koord-queue", "ack")
 DATABASE_MODES = ("bundled", "external")
 DAG_SOURCES = ("gitSync", "image")
 # Config keys that hold secrets; read with `pulumi config set --secret`.
-SECRET_KEYS = ("dbPassword", "fernetKey", "apiSecretKey", "jwtSecret")
+SECRET_KEYS = ("dbPassword", "fernetKey", "apiSecretKey", "jwtSecret", "redisPassword")
 TOP_LEVEL_KEYS = ("namespace", "airflow", "database", "keda", "scheduler", "queue", "teams",
                   "defaultTeam", "localDisk", "pools") + SECRET_KEYS
 DURATION = re.compile(r"^[0-9]+(s|m|h)$")

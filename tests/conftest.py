@@ -12,6 +12,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.contract.reference import reference_dir  # noqa: E402  (one finder for every tier)
+
 STACKS = sorted(path.name[len("Pulumi."):-len(".yaml")] for path in (REPO / "stacks").glob("Pulumi.*.yaml"))
 
 
@@ -20,14 +22,6 @@ def stack_file_config(stack: str) -> dict:
     data = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())
     config = data.get("config") or {}
     return {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("airflow-kit:")}
-
-
-def reference_dir() -> pathlib.Path:
-    """../shared/reference beside the checkout; tests skip (not fail) in a user's clone."""
-    path = REPO.parent / "shared" / "reference"
-    if not path.is_dir():
-        pytest.skip(f"upstream reference data not found at {path} (it sits beside the checkout in CI)")
-    return path
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ class AirflowSecrets(pulumi.ComponentResource):
         if settings.database.mode == "bundled":
             data[SecretNames.postgresql_auth] = {"postgres-password": db_password}
         if chart_values.uses_celery(settings):
-            redis_password = pulumi.Output.secret(random.RandomPassword(
+            redis_password = given_or("redisPassword", lambda: random.RandomPassword(
                 "redis-password", length=24, special=False, opts=child).result)
             data[SecretNames.redis_password] = {"password": redis_password}
             data[SecretNames.broker_url] = {"connection": redis_password.apply(

@@ -43,7 +43,7 @@ CASES = [
     ("unknown-top-level-key", "local", "schedular", {"backend": "volcano"},
      "stack 'local': airflow-kit:schedular = {'backend': 'volcano'}: unknown key (did you mean 'scheduler'?); "
      "known keys: airflow, apiSecretKey, database, dbPassword, defaultTeam, fernetKey, jwtSecret, keda, localDisk, "
-     "namespace, pools, queue, scheduler, teams"),
+     "namespace, pools, queue, redisPassword, scheduler, teams"),
     ("unknown-nested-key", "local", "airflow.concurrency.paralelism", 8,
      "stack 'local': airflow-kit:airflow.concurrency.paralelism = 8: unknown key (did you mean 'parallelism'?); "
      "known keys: maxActiveRunsPerDag, maxActiveTasksPerDag, parallelism, taskPublishMaxRetries, "

@@ -150,3 +150,12 @@ def test_local_chart_path_is_used_verbatim():
     chart = airflow_chart(result).inputs
     assert chart["chart"] == "/charts/airflow-1.19.0.tgz"
     assert "repositoryOpts" not in chart
+
+
+def test_all_secrets_given_means_no_random_provider():
+    """Clusters without the random provider plugin (air-gapped, the e2e tier) give every secret."""
+    from components.settings import SECRET_KEYS
+
+    result = evaluate("local", stack_file_config("local"), secrets=list(SECRET_KEYS))
+    assert result.error is None
+    assert not [r for r in result.resources if r.typ.startswith("random:")]

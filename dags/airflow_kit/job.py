@@ -1,0 +1,287 @@
+"""``QueuedKubernetesJobOperator``: a KubernetesJobOperator whose Job waits in the team's queue.
+
+koord-queue and ACK kube-queue do not queue bare pods: they hold ``batch/v1`` Jobs created with
+``spec.suspend: true`` and unsuspend them when the team's quota has room. The stock
+``KubernetesJobOperator`` (apache-airflow-providers-cncf-kubernetes 10.25.0, operators/job.py) cannot
+wait for that:
+
+* ``execute`` creates the Job, sets ``self.job`` (so ``on_kill`` can delete it), pushes the
+  ``job_name``/``job_namespace`` XComs, then, with ``wait_until_job_complete=True``, calls
+  ``self.get_pods(...)``;
+* ``get_pods`` lists the Job's pods ``discover_pods_retry_number`` (3) more times WITHOUT sleeping and
+  raises ``AirflowException("No pods running with labels ...")`` if there are none, which is always the
+  case while the Job is suspended;
+* with ``wait_until_job_complete=False`` it returns right after creating the Job.
+
+The smallest correct override is therefore ``get_pods``: it is the first thing ``execute`` does after
+the Job exists and ``self.job`` is set, in both the blocking and the deferrable path (``execute`` calls
+``get_pods`` before ``execute_deferrable``). Before delegating to the parent's ``get_pods`` this class
+
+1. polls the Job (``hook.get_job_status``) every ``admission_poke_interval`` seconds until
+   ``spec.suspend`` is no longer true (admitted), logging the time spent in the queue and pushing it
+   as XCom ``queue_wait_seconds``; after ``admission_timeout`` it deletes the still-queued Job (so it
+   cannot run later with nobody watching) and raises ``JobAdmissionTimeout``; a Job deleted or failed
+   while queued raises ``JobAdmissionError``;
+2. polls the Job's pods (same label selector as the parent) until the Job controller has created
+   them (up to ``pod_discovery_timeout``), because the parent's immediate retries would race it;
+3. then returns ``super().get_pods(...)``: pods are logged, waited for, their logs fetched, and the
+   Job's result checked exactly as upstream does.
+
+Deferrable mode (``deferrable=True``) is supported with one limit: the admission wait runs in the
+worker (it happens inside ``get_pods``), and only the run after admission is deferred to the
+triggerer (upstream's ``KubernetesJobTrigger``). A killed task deletes the Job at any point (upstream
+``on_kill``), including while it waits in the queue.
+
+When the stack's queue is ``"none"`` the Job is created unsuspended and nothing above runs: the
+operator behaves exactly like its parent.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Sequence
+
+from kubernetes.client import models as k8s
+from kubernetes.client.rest import ApiException
+
+from airflow.providers.cncf.kubernetes.operators.job import KubernetesJobOperator
+from airflow.providers.common.compat.sdk import AirflowException
+from airflow_kit.catalog import (
+    AirflowKitError,
+    Catalog,
+    CatalogError,
+    load_catalog,
+    require_local_disk,
+    resolve_local_disk_size,
+    resolve_resources,
+)
+from airflow_kit.executor import local_disk_volume
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+# Indirections so tests can drive time without sleeping.
+_now = time.monotonic
+_sleep = time.sleep
+
+
+class JobAdmissionError(AirflowException):
+    """The queued Job was deleted or failed before it was admitted."""
+
+
+class JobAdmissionTimeout(JobAdmissionError):
+    """The Job was not admitted by its queue within ``admission_timeout``."""
+
+
+def _seconds(value: float | timedelta, what: str) -> float:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds <= 0:
+        raise AirflowKitError(f"{what} must be > 0, got {value!r}")
+    return seconds
+
+
+class QueuedKubernetesJobOperator(KubernetesJobOperator):
+    """Run a ``batch/v1`` Job as ``team`` through the stack's job queue (koord-queue / ACK kube-queue).
+
+    Team-derived settings (from teams.json, at DAG parse time): ``pod_template_file`` (the team's
+    template), ``image``, full ``container_resources`` (requests and limits), ``schedulername``,
+    ``priority_class_name``, ``labels`` and ``annotations`` (the team's queue/quota marks, e.g.
+    ``quota.scheduling.koordinator.sh/name``, on the Job AND its pods; the caller's labels are added
+    on top), ``namespace`` (the catalog's, unless given), ``suspend`` (true when the queue is not
+    ``none``). ``wait_until_job_complete`` defaults to True here; with False the Job is created (suspended
+    when queued) and the task ends at once, as upstream, without waiting for admission. An explicit
+    ``container_resources`` / ``pod_template_file`` / ``schedulername`` / ``priority_class_name`` wins over
+    the team's; labels and annotations are merged (caller's on top).
+
+    :param team: team of teams.json
+    :param cpu, memory, cpu_limit, memory_limit, local_disk, image: as ``on_kubernetes``
+    :param admission_timeout: how long the Job may wait in the queue (seconds or timedelta; 6 h)
+    :param admission_poke_interval: seconds between two reads of the Job while it is queued (30)
+    :param pod_discovery_timeout: seconds to wait for the admitted Job's pods to appear (300)
+    :param delete_job_on_admission_timeout: delete the still-suspended Job on timeout (True)
+    """
+
+    def __init__(
+        self,
+        *,
+        team: str,
+        cpu: Any = None,
+        memory: Any = None,
+        cpu_limit: Any = None,
+        memory_limit: Any = None,
+        local_disk: Any = None,
+        image: str | None = None,
+        admission_timeout: float | timedelta = timedelta(hours=6),
+        admission_poke_interval: float = 30,
+        pod_discovery_timeout: float = 300,
+        delete_job_on_admission_timeout: bool = True,
+        wait_until_job_complete: bool = True,
+        catalog: Catalog | None = None,
+        **kwargs: Any,
+    ) -> None:
+        catalog = catalog or load_catalog()
+        t = catalog.team(team)
+        queued = catalog.queue != "none"
+
+        if "suspend" in kwargs and kwargs["suspend"] is not None and bool(kwargs["suspend"]) != queued:
+            if queued:
+                raise AirflowKitError(
+                    f"team {team!r}: suspend=False would bypass the {catalog.queue!r} queue of stack "
+                    f"{catalog.stack!r}; the queue unsuspends the Job when the quota has room"
+                )
+            raise AirflowKitError(
+                f"team {team!r}: suspend=True but stack {catalog.stack!r} has no job queue (queue 'none'): "
+                "nothing would ever unsuspend the Job"
+            )
+        kwargs.pop("suspend", None)
+
+        resources = resolve_resources(t, cpu=cpu, memory=memory, cpu_limit=cpu_limit, memory_limit=memory_limit)
+        template = t.pod_template
+        volumes = list(kwargs.pop("volumes", None) or [])
+        volume_mounts = list(kwargs.pop("volume_mounts", None) or [])
+        if local_disk is True:
+            require_local_disk(t, catalog)
+            if not t.local_disk_pod_template:
+                raise CatalogError(f"{catalog.path}: team {team!r} has local_disk but no local_disk_pod_template")
+            template = t.local_disk_pod_template
+        elif local_disk not in (None, False):
+            # Same reasoning as on_kubernetes: operator volumes are APPENDED to the template's, so the
+            # sized volume goes on top of the plain template (one volume named local-disk).
+            size = resolve_local_disk_size(t, catalog, local_disk)
+            volume, mount = local_disk_volume(t, size)
+            volumes.append(volume)
+            volume_mounts.append(mount)
+
+        kwargs.setdefault("pod_template_file", template)
+        kwargs.setdefault("namespace", catalog.namespace)
+        if kwargs.get("schedulername") is None:
+            kwargs["schedulername"] = t.scheduler_name
+        if kwargs.get("priority_class_name") is None:
+            kwargs["priority_class_name"] = t.priority_class_name
+        kwargs["labels"] = {**t.labels, **(kwargs.get("labels") or {})}
+        kwargs["annotations"] = {**t.annotations, **(kwargs.get("annotations") or {})}
+        if kwargs.get("container_resources") is None:
+            kwargs["container_resources"] = k8s.V1ResourceRequirements(
+                requests=resources.get("requests") or None,
+                limits=resources.get("limits") or None,
+            )
+
+        super().__init__(
+            image=image or t.image,
+            suspend=True if queued else None,
+            wait_until_job_complete=wait_until_job_complete,
+            volumes=volumes,
+            volume_mounts=volume_mounts,
+            **kwargs,
+        )
+        self.team = team
+        self.queue_kind = catalog.queue
+        self.stack = catalog.stack
+        self.admission_timeout = _seconds(admission_timeout, "admission_timeout")
+        self.admission_poke_interval = _seconds(admission_poke_interval, "admission_poke_interval")
+        self.pod_discovery_timeout = _seconds(pod_discovery_timeout, "pod_discovery_timeout")
+        self.delete_job_on_admission_timeout = delete_job_on_admission_timeout
+        self.queue_wait_seconds: float | None = None
+
+    # ------------------------------------------------------------------ admission
+    @property
+    def waits_for_admission(self) -> bool:
+        return bool(self.suspend) and self.queue_kind != "none"
+
+    def get_pods(
+        self, pod_request_obj: k8s.V1Pod, context: Context, *, exclude_checked: bool = True
+    ) -> Sequence[k8s.V1Pod]:
+        if self.waits_for_admission:
+            self.wait_for_admission(context)
+            self.wait_for_pods(pod_request_obj, context, exclude_checked=exclude_checked)
+        return super().get_pods(pod_request_obj, context, exclude_checked=exclude_checked)
+
+    def wait_for_admission(self, context: Context) -> float:
+        """Block until the queue unsuspends ``self.job``; return the seconds spent queued."""
+        name, namespace = self.job.metadata.name, self.job.metadata.namespace
+        start = _now()
+        deadline = start + self.admission_timeout
+        self.log.info(
+            "Job %s/%s created suspended in the %s queue (team %s, stack %s); waiting up to %ss for admission",
+            namespace, name, self.queue_kind, self.team, self.stack, int(self.admission_timeout),
+        )
+        while True:
+            try:
+                job = self.hook.get_job_status(job_name=name, namespace=namespace)
+            except ApiException as e:
+                if e.status == 404:
+                    raise JobAdmissionError(
+                        f"Job {namespace}/{name} was deleted while waiting in the {self.queue_kind} queue "
+                        f"(team {self.team}) after {_now() - start:.0f}s"
+                    ) from None
+                raise
+            waited = _now() - start
+            if not (job.spec and job.spec.suspend):
+                self.queue_wait_seconds = waited
+                self.log.info(
+                    "Job %s/%s admitted by the %s queue after %.1fs in queue", namespace, name,
+                    self.queue_kind, waited,
+                )
+                context["ti"].xcom_push(key="queue_wait_seconds", value=round(waited, 3))
+                return waited
+            if reason := self.hook.is_job_failed(job=job):
+                raise JobAdmissionError(
+                    f"Job {namespace}/{name} failed while waiting in the {self.queue_kind} queue: {reason}"
+                )
+            if _now() >= deadline:
+                self._on_admission_timeout(name, namespace)
+                raise JobAdmissionTimeout(
+                    f"Job {namespace}/{name} (team {self.team}) was not admitted by the {self.queue_kind} "
+                    f"queue within {self.admission_timeout:.0f}s (still spec.suspend=true); "
+                    + ("the Job was deleted" if self.delete_job_on_admission_timeout else "the Job was kept")
+                    + ". Check the team's quota (ElasticQuota / queue) or raise admission_timeout."
+                )
+            self.log.info(
+                "Job %s/%s still suspended in the %s queue after %.0fs (timeout %.0fs); next check in %.0fs",
+                namespace, name, self.queue_kind, waited, self.admission_timeout, self.admission_poke_interval,
+            )
+            _sleep(max(0.0, min(self.admission_poke_interval, deadline - _now())))
+
+    def _on_admission_timeout(self, name: str, namespace: str) -> None:
+        if not self.delete_job_on_admission_timeout:
+            return
+        try:
+            self.job_client.delete_namespaced_job(
+                name=name, namespace=namespace, propagation_policy=self.on_kill_propagation_policy
+            )
+            self.log.info("Deleted Job %s/%s that was never admitted", namespace, name)
+        except ApiException as e:
+            if e.status != 404:
+                self.log.warning("Could not delete unadmitted Job %s/%s: %s", namespace, name, e)
+
+    def wait_for_pods(self, pod_request_obj: k8s.V1Pod, context: Context, *, exclude_checked: bool = True) -> None:
+        """After admission the Job controller creates the pods asynchronously: wait for them, so the
+        parent's no-sleep discovery does not race it."""
+        selector = self._build_find_pod_label_selector(context, exclude_checked=exclude_checked)
+        expected = max(1, min(self.parallelism or 1, self.completions or self.parallelism or 1))
+        start = _now()
+        deadline = start + self.pod_discovery_timeout
+        while True:
+            found = len(
+                self.client.list_namespaced_pod(
+                    namespace=pod_request_obj.metadata.namespace, label_selector=selector
+                ).items
+            )
+            if found >= expected:
+                return
+            if _now() >= deadline:
+                if found:
+                    self.log.warning("Only %d of %d pods appeared; continuing", found, expected)
+                    return
+                raise AirflowException(
+                    f"Job {self.job.metadata.namespace}/{self.job.metadata.name} was admitted but no pod "
+                    f"with labels {selector} appeared within {self.pod_discovery_timeout:.0f}s "
+                    "(check the Job's events: admission webhooks, ResourceQuota)"
+                )
+            _sleep(max(0.0, min(2.0, deadline - _now())))
+
+
+def kubernetes_job(team: str, **kwargs: Any) -> QueuedKubernetesJobOperator:
+    """Shorthand for ``QueuedKubernetesJobOperator(team=team, **kwargs)``."""
+    return QueuedKubernetesJobOperator(team=team, **kwargs)

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# A throwaway Kubernetes control plane on loopback, for the e2e tests.
+#
+#   scripts/local-cluster.sh start DIR [--no-controllers] [--nodes N]
+#   scripts/local-cluster.sh env DIR      # `export` lines (KUBECONFIG, ...) to eval
+#   scripts/local-cluster.sh status DIR   # exit 0 when the API server answers /readyz
+#   scripts/local-cluster.sh stop DIR     # kill what `start` started (by recorded PID)
+#
+# Starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler (unless
+# --no-controllers, or their binaries are missing) and kwok, each on a free 127.0.0.1
+# port, then creates N fake Nodes (default 1) that kwok keeps Ready. Certificates (a
+# self-signed CA, the serving cert, the service-account key pair) come from openssl;
+# the client authenticates with a static token of group system:masters. DIR gets
+# kubeconfig, certs/, pids/, logs/, ports.env. Binaries come from PATH, with
+# ${AIRFLOW_KIT_TOOLS:-<repo>/.tools}/bin first (scripts/tools.sh builds them).
+#
+# What runs: kwok fakes only Node and Pod status (pods of a fake node become Running and
+# Ready without running anything). Deployments, ReplicaSets, Jobs and StatefulSets make
+# pods only with kube-controller-manager, and pods get a node only with kube-scheduler.
+# Without controllers the ServiceAccount admission plugin is disabled (nothing would create
+# the `default` ServiceAccount) and Pulumi's await logic waits forever on workloads unless
+# they carry the annotation pulumi.com/skipAwait: "true".
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS=${AIRFLOW_KIT_TOOLS:-$REPO/.tools}
+export PATH="$TOOLS/bin:$PATH"
+
+usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+log() { printf '[local-cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[ $# -ge 2 ] || usage 2
+CMD=$1; DIR=$2; shift 2
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start NAME BINARY ARGS...: background process with its PID in pids/NAME.pid
+start_proc() {
+  local name=$1; shift
+  "$@" >"$DIR/logs/$name.log" 2>&1 &
+  echo $! >"$DIR/pids/$name.pid"
+  log "$name started (pid $!, log $DIR/logs/$name.log)"
+}
+
+# PID of a recorded process, only if it is still the program we started.
+live_pid() {
+  local f=$DIR/pids/$1.pid pid exe
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  [ -d "/proc/$pid" ] || return 1
+  exe=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -d' ' -f1)
+  [ "$(basename "$exe")" = "$(cat "$DIR/pids/$1.bin" 2>/dev/null || echo "$1")" ] || return 1
+  echo "$pid"
+}
+
+wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
+  local deadline=$(( $(date +%s) + $1 )) what=$2; shift 2
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.5
+  done
+  log "$what ready"
+}
+
+kc() { kubectl --kubeconfig "$DIR/kubeconfig" "$@"; }
+
+make_certs() {
+  local c=$DIR/certs
+  mkdir -p "$c"
+  [ -f "$c/ca.crt" ] && [ -f "$c/apiserver.crt" ] && [ -f "$c/sa.key" ] && return 0
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=airflow-kit-local-ca" \
+    -keyout "$c/ca.key" -out "$c/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
+    -keyout "$c/apiserver.key" -out "$c/apiserver.csr" 2>/dev/null
+  printf '%s\n' "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
+    "extendedKeyUsage=serverAuth" >"$c/apiserver.ext"
+  openssl x509 -req -in "$c/apiserver.csr" -CA "$c/ca.crt" -CAkey "$c/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$c/apiserver.ext" -out "$c/apiserver.crt" 2>/dev/null
+  openssl genrsa -out "$c/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$c/sa.key" -pubout -out "$c/sa.pub" 2>/dev/null
+  chmod 600 "$c"/*.key
+}
+
+write_kubeconfig() {
+  cat >"$DIR/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority: $DIR/certs/ca.crt
+users:
+- name: admin
+  user:
+    token: $TOKEN
+contexts:
+- name: local
+  context: {cluster: local, user: admin, namespace: default}
+current-context: local
+EOF
+  chmod 600 "$DIR/kubeconfig"
+}
+
+fake_node() {  # fake_node NAME
+  cat <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $1
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/arch: amd64
+    kubernetes.io/os: linux
+    kubernetes.io/hostname: $1
+    type: kwok
+status:
+  allocatable: {cpu: "32", memory: 128Gi, pods: "110", ephemeral-storage: 500Gi}
+  capacity: {cpu: "32", memory: 128Gi, pods: "110", ephemeral-storage: 500Gi}
+  nodeInfo:
+    architecture: amd64
+    operatingSystem: linux
+    kubeletVersion: fake
+    kubeProxyVersion: fake
+EOF
+}
+
+cmd_start() {
+  local controllers=1 nodes=1
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --no-controllers) controllers=0; shift ;;
+      --nodes) nodes=${2:?}; shift 2 ;;
+      *) usage 2 ;;
+    esac
+  done
+  local b
+  for b in etcd kube-apiserver kwok kubectl openssl; do
+    command -v "$b" >/dev/null || die "$b not found (run scripts/tools.sh)"
+  done
+  if [ "$controllers" = 1 ] && ! { command -v kube-controller-manager && command -v kube-scheduler; } >/dev/null; then
+    log "kube-controller-manager/kube-scheduler not found: starting without controllers"
+    controllers=0
+  fi
+  if live_pid kube-apiserver >/dev/null; then die "already running in $DIR (stop it first)"; fi
+  mkdir -p "$DIR/pids" "$DIR/logs"
+  rm -f "$DIR"/pids/*
+  # Leave nothing running behind a failed start.
+  trap 'log "start failed: stopping what was started"; cmd_stop' EXIT
+
+  make_certs
+  ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); APISERVER_PORT=$(free_port)
+  TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  printf '%s,admin,admin-uid,"system:masters"\n' "$TOKEN" >"$DIR/certs/tokens.csv"
+  chmod 600 "$DIR/certs/tokens.csv"
+  cat >"$DIR/ports.env" <<EOF
+ETCD_PORT=$ETCD_PORT
+ETCD_PEER_PORT=$ETCD_PEER_PORT
+APISERVER_PORT=$APISERVER_PORT
+CONTROLLERS=$controllers
+EOF
+  write_kubeconfig
+
+  echo etcd >"$DIR/pids/etcd.bin"
+  start_proc etcd etcd --name local --data-dir "$DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --unsafe-no-fsync --log-level warn
+  wait_for 30 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health" || die "etcd did not start (see $DIR/logs/etcd.log)"
+
+  local admission=()
+  [ "$controllers" = 1 ] || admission=(--disable-admission-plugins=ServiceAccount)
+  echo kube-apiserver >"$DIR/pids/kube-apiserver.bin"
+  start_proc kube-apiserver kube-apiserver \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --cert-dir "$DIR/certs" --tls-cert-file "$DIR/certs/apiserver.crt" --tls-private-key-file "$DIR/certs/apiserver.key" \
+    --client-ca-file "$DIR/certs/ca.crt" --token-auth-file "$DIR/certs/tokens.csv" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$DIR/certs/sa.pub" --service-account-signing-key-file "$DIR/certs/sa.key" \
+    --service-cluster-ip-range 10.0.0.0/24 --authorization-mode RBAC --allow-privileged=true \
+    --endpoint-reconciler-type none "${admission[@]}"
+  wait_for 90 kube-apiserver kc get --raw /readyz || die "kube-apiserver did not become ready (see $DIR/logs/kube-apiserver.log)"
+
+  if [ "$controllers" = 1 ]; then
+    echo kube-controller-manager >"$DIR/pids/kube-controller-manager.bin"
+    start_proc kube-controller-manager kube-controller-manager \
+      --kubeconfig "$DIR/kubeconfig" --leader-elect=false --secure-port 0 \
+      --service-account-private-key-file "$DIR/certs/sa.key" --root-ca-file "$DIR/certs/ca.crt" \
+      --cluster-signing-cert-file "$DIR/certs/ca.crt" --cluster-signing-key-file "$DIR/certs/ca.key" \
+      --use-service-account-credentials=false --controllers '*,-nodeipam,-nodelifecycle,-service-lb-controller,-cloud-node-lifecycle-controller'
+    echo kube-scheduler >"$DIR/pids/kube-scheduler.bin"
+    start_proc kube-scheduler kube-scheduler \
+      --kubeconfig "$DIR/kubeconfig" --authentication-kubeconfig "$DIR/kubeconfig" \
+      --authorization-kubeconfig "$DIR/kubeconfig" --leader-elect=false \
+      --bind-address 127.0.0.1 --secure-port "$(free_port)"
+  fi
+
+  echo kwok >"$DIR/pids/kwok.bin"
+  start_proc kwok kwok --kubeconfig "$DIR/kubeconfig" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --cidr 10.244.0.0/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$(free_port)"
+
+  local i
+  for i in $(seq 0 $((nodes - 1))); do fake_node "kwok-node-$i" | kc apply -f - >/dev/null; done
+  if [ "$nodes" -gt 0 ]; then
+    wait_for 60 "$nodes fake node(s)" kc wait --for=condition=Ready node --all --timeout=1s \
+      || die "fake nodes did not become Ready (see $DIR/logs/kwok.log)"
+  fi
+  if [ "$controllers" = 1 ]; then
+    wait_for 60 "default ServiceAccount" kc -n default get serviceaccount default \
+      || die "no default ServiceAccount (see $DIR/logs/kube-controller-manager.log)"
+  fi
+  trap - EXIT
+  log "cluster up: KUBECONFIG=$DIR/kubeconfig (server https://127.0.0.1:$APISERVER_PORT)"
+}
+
+cmd_stop() {
+  local name pid n
+  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    if pid=$(live_pid "$name"); then
+      kill "$pid" 2>/dev/null || true
+      for n in $(seq 1 40); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
+      if [ -d "/proc/$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
+      log "$name stopped (pid $pid)"
+    fi
+    rm -f "$DIR/pids/$name.pid"
+  done
+}
+
+cmd_env() {
+  [ -f "$DIR/kubeconfig" ] || die "no cluster in $DIR"
+  # shellcheck disable=SC1091
+  . "$DIR/ports.env"
+  printf 'export KUBECONFIG=%q\n' "$DIR/kubeconfig"
+  printf 'export LOCAL_CLUSTER_SERVER=%q\n' "https://127.0.0.1:$APISERVER_PORT"
+  printf 'export LOCAL_CLUSTER_TOKEN=%q\n' "$(cut -d, -f1 "$DIR/certs/tokens.csv")"
+  printf 'export LOCAL_CLUSTER_CA=%q\n' "$DIR/certs/ca.crt"
+  printf 'export LOCAL_CLUSTER_CONTROLLERS=%q\n' "$CONTROLLERS"
+}
+
+case "$CMD" in
+  start) cmd_start "$@" ;;
+  stop) cmd_stop ;;
+  env) cmd_env ;;
+  status) kc get --raw /readyz >/dev/null 2>&1 ;;
+  *) usage 2 ;;
+esac
