@@ -141,7 +141,8 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
 
 def _workers(settings: Settings) -> dict[str, Any]:
     keda = settings.keda
-    workers: dict[str, Any] = {"replicas": settings.airflow.celery_worker_replicas}
+    workers: dict[str, Any] = {"replicas": settings.airflow.celery_worker_replicas,
+                               "resources": settings.airflow.celery_worker_resources()}
     if uses_celery(settings) and keda.enabled:
         workers["keda"] = {
             "enabled": True,

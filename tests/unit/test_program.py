@@ -159,3 +159,19 @@ def test_all_secrets_given_means_no_random_provider():
     result = evaluate("local", stack_file_config("local"), secrets=list(SECRET_KEYS))
     assert result.error is None
     assert not [r for r in result.resources if r.typ.startswith("random:")]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_celery_workers_request_what_their_task_processes_use(stack, evaluations):
+    concurrency = stack_file_config(stack)["airflow"]["concurrency"]["workerConcurrency"]
+    resources = airflow_chart(evaluations[stack]).inputs["values"]["workers"]["resources"]
+    assert resources["requests"]["memory"] == f"{300 * concurrency + 512}Mi"
+    assert resources["limits"]["memory"] == resources["requests"]["memory"]
+
+
+def test_celery_worker_resources_from_config():
+    config = stack_file_config("local")
+    airflow = {**config["airflow"], "celeryWorkerResources": {"cpu": "2", "memory": "6Gi"}}
+    result = run("local", airflow=airflow)
+    resources = airflow_chart(result).inputs["values"]["workers"]["resources"]
+    assert resources == {"requests": {"cpu": "2", "memory": "6Gi"}, "limits": {"memory": "6Gi"}}
