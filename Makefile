@@ -11,7 +11,7 @@ export PULUMI_SKIP_UPDATE_CHECK := true
 setup: ## virtualenv with the pinned program and test dependencies
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-test.txt
+	$(VENV)/bin/pip install --quiet -r requirements-test.txt -c constraints.txt
 	mkdir -p .pulumi-state
 
 up: ## pulumi up of $(STACK) with a local state backend (needs the pulumi CLI and a kubeconfig)

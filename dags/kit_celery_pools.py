@@ -25,7 +25,7 @@ from airflow_kit import load_catalog
 
 catalog = load_catalog()
 # The stack's default team (teams.json `default_team`); its pool is created by the kit.
-TEAM = getattr(catalog, "default_team", None) or min(catalog.teams)
+TEAM = catalog.default_team
 TEAM_POOL = catalog.team(TEAM).pool
 
 with DAG(

@@ -27,7 +27,7 @@ from airflow_kit import load_catalog
 from airflow_kit.catalog import resolve_resources
 
 catalog = load_catalog()
-TEAM = getattr(catalog, "default_team", None) or min(catalog.teams)
+TEAM = catalog.default_team
 team = catalog.team(TEAM)
 resources = resolve_resources(team, cpu="500m", memory="1Gi")
 

@@ -24,7 +24,7 @@ from airflow.sdk import DAG
 from airflow_kit import QueuedKubernetesJobOperator, load_catalog
 
 catalog = load_catalog()
-TEAM = getattr(catalog, "default_team", None) or min(catalog.teams)
+TEAM = catalog.default_team
 
 with DAG(
     dag_id="kit_queued_job",

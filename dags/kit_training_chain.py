@@ -27,7 +27,7 @@ from airflow.sdk import DAG, get_current_context, task
 from airflow_kit import load_catalog, on_kubernetes
 
 catalog = load_catalog()
-TEAM = getattr(catalog, "default_team", None) or min(catalog.teams)
+TEAM = catalog.default_team
 DAG_ID = "kit_training_chain"
 
 

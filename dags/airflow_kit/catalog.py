@@ -150,6 +150,7 @@ class Catalog:
     queue: str
     namespace: str
     teams: Mapping[str, Team]
+    default_team: str  # the stack's defaultTeam (whose template is the chart's default)
 
     def team(self, name: str) -> Team:
         if not isinstance(name, str) or name not in self.teams:
@@ -248,7 +249,10 @@ def load_catalog(directory: str | None = None) -> Catalog:
         queue=queue,
         namespace=raw.get("namespace") or "airflow",
         teams={n: _parse_team(n, t, directory, path) for n, t in raw["teams"].items()},
+        default_team=raw.get("default_team") or min(raw["teams"]),
     )
+    if catalog.default_team not in catalog.teams:
+        raise CatalogError(f"{path}: default_team {catalog.default_team!r} is not one of {sorted(catalog.teams)}")
     _CACHE.clear()
     _CACHE[key] = catalog
     return catalog

@@ -84,14 +84,13 @@ def _seconds(value: float | timedelta, what: str) -> float:
 class QueuedKubernetesJobOperator(KubernetesJobOperator):
     """Run a ``batch/v1`` Job as ``team`` through the stack's job queue (koord-queue / ACK kube-queue).
 
-    Team-derived settings (from teams.json, at DAG parse time): ``pod_template_file`` (the team's
-    template), ``image``, full ``container_resources`` (requests and limits), ``schedulername``,
+    Team-derived settings (from teams.json, at DAG parse time): ``image``, full ``container_resources`` (requests and limits), ``schedulername``,
     ``priority_class_name``, ``labels`` and ``annotations`` (the team's queue/quota marks, e.g.
     ``quota.scheduling.koordinator.sh/name``, on the Job AND its pods; the caller's labels are added
     on top), ``namespace`` (the catalog's, unless given), ``suspend`` (true when the queue is not
     ``none``). ``wait_until_job_complete`` defaults to True here; with False the Job is created (suspended
     when queued) and the task ends at once, as upstream, without waiting for admission. An explicit
-    ``container_resources`` / ``pod_template_file`` / ``schedulername`` / ``priority_class_name`` wins over
+    ``container_resources`` / ``schedulername`` / ``priority_class_name`` wins over
     the team's; labels and annotations are merged (caller's on top).
 
     :param team: team of teams.json
@@ -137,23 +136,25 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
         kwargs.pop("suspend", None)
 
         resources = resolve_resources(t, cpu=cpu, memory=memory, cpu_limit=cpu_limit, memory_limit=memory_limit)
-        template = t.pod_template
         volumes = list(kwargs.pop("volumes", None) or [])
         volume_mounts = list(kwargs.pop("volume_mounts", None) or [])
         if local_disk is True:
-            require_local_disk(t, catalog)
-            if not t.local_disk_pod_template:
-                raise CatalogError(f"{catalog.path}: team {team!r} has local_disk but no local_disk_pod_template")
-            template = t.local_disk_pod_template
-        elif local_disk not in (None, False):
-            # Same reasoning as on_kubernetes: operator volumes are APPENDED to the template's, so the
-            # sized volume goes on top of the plain template (one volume named local-disk).
+            raise AirflowKitError(f"team {team!r}: give the Job's local disk a size, e.g. local_disk='100Gi'")
+        if local_disk not in (None, False):
             size = resolve_local_disk_size(t, catalog, local_disk)
             volume, mount = local_disk_volume(t, size)
             volumes.append(volume)
             volume_mounts.append(mount)
 
-        kwargs.setdefault("pod_template_file", template)
+        # No pod_template_file: the team's template is an Airflow *worker* pod (metadata DB
+        # connection, fernet key, airflow.cfg). A Job runs business code only, so it gets the
+        # team's image, resources and scheduler/queue marks and none of Airflow's secrets.
+        env_vars = kwargs.pop("env_vars", None)
+        if env_vars is None or isinstance(env_vars, dict):
+            env_vars = {"AIRFLOW_KIT_TEAM": team, **(env_vars or {})}
+        else:
+            env_vars = [k8s.V1EnvVar(name="AIRFLOW_KIT_TEAM", value=team), *env_vars]
+        kwargs["env_vars"] = env_vars
         kwargs.setdefault("namespace", catalog.namespace)
         if kwargs.get("schedulername") is None:
             kwargs["schedulername"] = t.scheduler_name

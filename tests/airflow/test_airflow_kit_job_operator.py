@@ -177,8 +177,11 @@ def test_job_manifest_is_suspended_with_queue_marks_and_full_resources():
     assert base.resources.requests == {"cpu": "4", "memory": "16Gi"}
     assert base.resources.limits == {"cpu": "4", "memory": "16Gi"}
     assert base.command == ["sh", "-c", "echo hi"]
-    # the team's pod template was the base (its env survives)
     assert [e.value for e in base.env if e.name == "AIRFLOW_KIT_TEAM"] == ["etl"]
+    # business code gets none of the Airflow worker's secrets or config (no worker template)
+    assert not [e.name for e in base.env if e.name.startswith("AIRFLOW__")]
+    assert not pod.volumes and not base.volume_mounts
+    assert not pod.init_containers
     assert pod.restart_policy == "Never"
 
 
