@@ -33,10 +33,12 @@ class Platform(pulumi.ComponentResource):
         super().__init__("airflow-kit:index:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        # The team quotas live in this namespace: deleting it would take the retained quotas
+        # with it, so it is retained whenever queues and quotas are (scheduler.retainQueues).
         self.namespace = k8s.core.v1.Namespace(
             "namespace", metadata={"name": settings.namespace,
                                    "labels": {"app.kubernetes.io/part-of": "airflow-kit"}},
-            opts=child)
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.scheduler.retain_queues))
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
 
         plan = scheduling_plan(settings)

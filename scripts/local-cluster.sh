@@ -142,9 +142,11 @@ cmd_start() {
     esac
   done
   local b
-  for b in etcd kube-apiserver kwok kubectl openssl; do
+  for b in etcd kube-apiserver kwok kubectl openssl curl; do
     command -v "$b" >/dev/null || die "$b not found (run scripts/tools.sh)"
   done
+  KWOK_STAGES=${KWOK_STAGES:-$TOOLS/share/kwok/stages.yaml}
+  [ -f "$KWOK_STAGES" ] || die "$KWOK_STAGES missing (run scripts/tools.sh --only kwok)"
   if [ "$controllers" = 1 ] && ! { command -v kube-controller-manager && command -v kube-scheduler; } >/dev/null; then
     log "kube-controller-manager/kube-scheduler not found: starting without controllers"
     controllers=0
@@ -176,8 +178,10 @@ EOF
     --unsafe-no-fsync --log-level warn
   wait_for 30 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health" || die "etcd did not start (see $DIR/logs/etcd.log)"
 
-  local admission=()
-  [ "$controllers" = 1 ] || admission=(--disable-admission-plugins=ServiceAccount)
+  # TaintNodesByCondition would give each new fake Node the not-ready taint, which only the
+  # (disabled) node-lifecycle controller removes.
+  local disabled=TaintNodesByCondition
+  [ "$controllers" = 1 ] || disabled+=,ServiceAccount
   echo kube-apiserver >"$DIR/pids/kube-apiserver.bin"
   start_proc kube-apiserver kube-apiserver \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
@@ -187,7 +191,7 @@ EOF
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$DIR/certs/sa.pub" --service-account-signing-key-file "$DIR/certs/sa.key" \
     --service-cluster-ip-range 10.0.0.0/24 --authorization-mode RBAC --allow-privileged=true \
-    --endpoint-reconciler-type none "${admission[@]}"
+    --endpoint-reconciler-type none --disable-admission-plugins "$disabled"
   wait_for 90 kube-apiserver kc get --raw /readyz || die "kube-apiserver did not become ready (see $DIR/logs/kube-apiserver.log)"
 
   if [ "$controllers" = 1 ]; then
@@ -205,7 +209,7 @@ EOF
   fi
 
   echo kwok >"$DIR/pids/kwok.bin"
-  start_proc kwok kwok --kubeconfig "$DIR/kubeconfig" \
+  start_proc kwok kwok --kubeconfig "$DIR/kubeconfig" --config "$KWOK_STAGES" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --cidr 10.244.0.0/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$(free_port)"
 

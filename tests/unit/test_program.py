@@ -175,3 +175,23 @@ def test_celery_worker_resources_from_config():
     result = run("local", airflow=airflow)
     resources = airflow_chart(result).inputs["values"]["workers"]["resources"]
     assert resources == {"requests": {"cpu": "2", "memory": "6Gi"}, "limits": {"memory": "6Gi"}}
+
+
+@pytest.mark.parametrize("retain", [True, False])
+def test_namespace_is_retained_with_the_quotas_it_holds(retain, monkeypatch):
+    import pulumi_kubernetes as k8s
+
+    seen = []
+
+    class RecordingNamespace(k8s.core.v1.Namespace):
+        def __init__(self, name, opts=None, **kwargs):
+            seen.append(opts)
+            super().__init__(name, opts=opts, **kwargs)
+
+    monkeypatch.setattr(k8s.core.v1, "Namespace", RecordingNamespace)
+    config = stack_file_config("prod")
+    result = run("prod", scheduler={**config["scheduler"], "retainQueues": retain})
+    airflow_namespace = [opts for opts in seen if opts is not None and opts.retain_on_delete is not None]
+    assert len(airflow_namespace) == 1 and airflow_namespace[0].retain_on_delete is retain
+    quotas = result.of_type("kubernetes:scheduling.sigs.k8s.io/v1alpha1:ElasticQuota")
+    assert quotas and all(q.inputs["metadata"]["namespace"] == config["namespace"] for q in quotas)

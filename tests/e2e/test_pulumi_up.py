@@ -1,0 +1,170 @@
+"""`pulumi up` of the kit for real: the Pulumi engine, the Kubernetes provider, a kube-apiserver.
+
+For each scheduler backend a stack is deployed, checked object by object with kubectl,
+deployed again (no changes allowed), destroyed, and what remains is compared with what the
+design retains (queues, quotas and the namespace holding them). The Airflow chart itself
+cannot be downloaded here: `airflow.chart.install: false` deploys everything around it
+(secrets, pod templates, scheduling objects), which is what these checks are about.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from components.airflow.values import SecretNames
+from components.settings import SECRET_KEYS
+from tests.e2e.conftest import PulumiProject
+
+pytestmark = pytest.mark.e2e
+
+SECRETS = {key: f"e2e-{key}-value-9f3a" for key in SECRET_KEYS}
+SECRETS["fernetKey"] = "ZmRnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGY="
+
+AIRFLOW = {"chart": {"install": False}, "executors": ["CeleryExecutor", "KubernetesExecutor"],
+           "concurrency": {"parallelism": 16, "maxActiveTasksPerDag": 8, "workerConcurrency": 4}}
+
+STACKS = {
+    # ACK: Koordinator, kube-queue and KEDA are managed add-ons (their CRDs are applied by the test).
+    "e2e-ack": {
+        "namespace": "airflow-ack",
+        "airflow": AIRFLOW,
+        "keda": {"enabled": True, "install": False},
+        "scheduler": {"backend": "koordinator", "install": False, "overcommit": {"enabled": True}},
+        "queue": {"backend": "ack"},
+        "localDisk": {"storageClass": "open-local-lvm", "maxSize": "200Gi"},
+        "teams": [
+            {"name": "ack-data", "min": {"cpu": "8", "memory": "32Gi"}, "max": {"cpu": "16", "memory": "64Gi"}},
+            {"name": "ack-etl", "parent": "ack-data", "min": {"cpu": "4", "memory": "16Gi"},
+             "max": {"cpu": "12", "memory": "48Gi"}, "priority": "batch", "overcommit": True, "weight": 3},
+            {"name": "ack-bi", "parent": "ack-data", "min": {"cpu": "2", "memory": "8Gi"},
+             "max": {"cpu": "8", "memory": "32Gi"}},
+        ],
+    },
+    "e2e-volcano": {
+        "namespace": "airflow-volcano",
+        "airflow": AIRFLOW,
+        "scheduler": {"backend": "volcano", "install": False, "loadAware": {"enabled": False}},
+        "teams": [
+            {"name": "vc-data", "min": {"cpu": "8", "memory": "32Gi"}, "max": {"cpu": "16", "memory": "64Gi"}},
+            {"name": "vc-etl", "parent": "vc-data", "min": {"cpu": "4", "memory": "16Gi"},
+             "max": {"cpu": "12", "memory": "48Gi"}, "priority": "batch"},
+            {"name": "vc-ml", "parent": "vc-data", "min": {"cpu": "2", "memory": "8Gi"},
+             "max": {"cpu": "8", "memory": "32Gi"}, "priority": "prod"},
+        ],
+    },
+    "e2e-default": {
+        "namespace": "airflow-default",
+        "airflow": AIRFLOW,
+        "scheduler": {"backend": "default"},
+        "teams": [{"name": "dev", "min": {"cpu": "2", "memory": "4Gi"}, "max": {"cpu": "4", "memory": "8Gi"},
+                   "taskResources": {"cpu": "250m", "memory": "512Mi"}}],
+    },
+}
+
+
+def names(cluster, kind: str, namespace: str | None = None) -> set[str]:
+    args = ["get", kind, "-o", "json"] + (["-n", namespace] if namespace else [])
+    items = json.loads(cluster.kubectl(*args).stdout)["items"]
+    return {item["metadata"]["name"] for item in items}
+
+
+def get(cluster, kind: str, name: str, namespace: str | None = None) -> dict:
+    args = ["get", kind, name, "-o", "json"] + (["-n", namespace] if namespace else [])
+    return json.loads(cluster.kubectl(*args).stdout)
+
+
+def expected_secrets(config: dict) -> set[str]:
+    return {SecretNames.fernet_key, SecretNames.api_secret_key, SecretNames.jwt_secret, SecretNames.metadata,
+            SecretNames.postgresql_auth, SecretNames.redis_password, SecretNames.broker_url,
+            SecretNames.result_backend}
+
+
+def test_control_plane_is_up(cluster):
+    """testinfra on the local host: the API server and etcd listen, their processes run."""
+    testinfra = pytest.importorskip("testinfra")
+    host = testinfra.get_host("local://")
+    assert host.socket(f"tcp://127.0.0.1:{cluster.ports['APISERVER_PORT']}").is_listening
+    assert host.socket(f"tcp://127.0.0.1:{cluster.ports['ETCD_PORT']}").is_listening
+    for process in ("etcd", "kube-apiserver", "kwok"):
+        assert host.process.filter(comm=process[:15]), f"{process} is not running"
+    nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    assert len(nodes) == 3
+    print(f"\n[measure] local control plane start: {cluster.start_seconds:.1f}s")
+
+
+@pytest.mark.parametrize("stack", list(STACKS))
+def test_pulumi_up_again_and_destroy(stack, cluster, addon_crds, tools_env, tmp_path):
+    config = STACKS[stack]
+    namespace = config["namespace"]
+    leaves = {t["name"] for t in config["teams"]} - {t.get("parent") for t in config["teams"]}
+    project = PulumiProject(tmp_path / "project", tools_env, cluster.kubeconfig, stack, config)
+    project.init(SECRETS)
+
+    started = time.perf_counter()
+    up = project.up()
+    up_seconds = time.perf_counter() - started
+
+    # --- what exists, object by object ---------------------------------------------------
+    assert namespace in names(cluster, "namespaces")
+    assert expected_secrets(config) <= names(cluster, "secrets", namespace)
+    templates = get(cluster, "configmap", "airflow-kit-pod-templates", namespace)["data"]
+    catalog = json.loads(templates["teams.json"])
+    assert set(catalog["teams"]) == leaves
+    assert {f"{team}.yaml" for team in leaves} <= set(templates)
+    backend = config["scheduler"]["backend"]
+    if backend == "koordinator":
+        quotas = {q: get(cluster, "elasticquotas.scheduling.sigs.k8s.io", q, namespace)
+                  for q in names(cluster, "elasticquotas.scheduling.sigs.k8s.io", namespace)}
+        assert set(quotas) == {t["name"] for t in config["teams"]}
+        for team in config["teams"]:
+            quota = quotas[team["name"]]
+            assert quota["spec"]["max"] == team["max"] and quota["spec"]["min"] == team["min"]
+            labels = quota["metadata"].get("labels", {})
+            if team.get("parent"):
+                assert labels["quota.scheduling.koordinator.sh/parent"] == team["parent"]
+        assert quotas["ack-data"]["metadata"]["labels"]["quota.scheduling.koordinator.sh/is-parent"] == "true"
+        profiles = names(cluster, "clustercolocationprofiles.config.koordinator.sh")
+        assert any(namespace in profile for profile in profiles)
+    elif backend == "volcano":
+        queues = {q: get(cluster, "queues.scheduling.volcano.sh", q) for q in {t["name"] for t in config["teams"]}}
+        assert queues["vc-etl"]["spec"]["parent"] == "vc-data"
+        assert queues["vc-etl"]["spec"]["capability"] == {"cpu": "12", "memory": "48Gi"}
+        assert {"airflow-kit-batch", "airflow-kit-prod"} <= names(cluster, "priorityclasses")
+    else:
+        assert names(cluster, "resourcequotas", namespace) and names(cluster, "limitranges", namespace)
+        assert "airflow-kit-mid" in names(cluster, "priorityclasses")
+    outputs = project.outputs()
+    assert outputs["namespace"] == namespace and outputs["scheduler"] == backend
+    assert outputs["executors"] == "CeleryExecutor,KubernetesExecutor"
+    state = project.state_text()
+    for key, value in SECRETS.items():
+        assert value not in state, f"secret {key} is stored in plain text in the Pulumi state"
+
+    # --- a second up changes nothing ----------------------------------------------------
+    started = time.perf_counter()
+    again = project.preview_expect_no_changes()
+    again_seconds = time.perf_counter() - started
+    assert again.returncode == 0, f"second run wants changes:\n{again.stdout[-4000:]}\n{again.stderr[-2000:]}"
+
+    # --- destroy: exactly the retained objects remain -----------------------------------
+    started = time.perf_counter()
+    project.destroy()
+    destroy_seconds = time.perf_counter() - started
+    assert namespace in names(cluster, "namespaces"), "the namespace holding the quotas is retained"
+    assert not (expected_secrets(config) & names(cluster, "secrets", namespace))
+    assert "airflow-kit-pod-templates" not in names(cluster, "configmaps", namespace)
+    if backend == "koordinator":
+        assert names(cluster, "elasticquotas.scheduling.sigs.k8s.io", namespace) == {t["name"] for t in config["teams"]}
+        assert any(namespace in p for p in names(cluster, "clustercolocationprofiles.config.koordinator.sh"))
+    elif backend == "volcano":
+        assert {t["name"] for t in config["teams"]} <= names(cluster, "queues.scheduling.volcano.sh")
+        assert not {n for n in names(cluster, "priorityclasses") if n.startswith("airflow-kit-")}
+    else:
+        assert not names(cluster, "resourcequotas", namespace) and not names(cluster, "limitranges", namespace)
+        assert not {n for n in names(cluster, "priorityclasses") if n.startswith("airflow-kit-")}
+    resources = up.stdout.count(" created")
+    print(f"\n[measure] {stack}: pulumi up {up_seconds:.1f}s, second run (preview) {again_seconds:.1f}s, "
+          f"destroy {destroy_seconds:.1f}s; up output lines with 'created': {resources}")
