@@ -123,7 +123,7 @@ on_path_at_version() {
 # go mod download -json MODULE@VERSION -> prints the module's Dir (fails with the proxy's error)
 mod_dir() {
   local json
-  json=$("$GO" mod download -json "$1") || { echo "$json" >&2; return 1; }
+  json=$(cd "$WORK" && "$GO" mod download -json "$1") || { echo "$json" >&2; return 1; }
   python3 -c 'import json,sys; d=json.load(sys.stdin); e=d.get("Error"); print(d["Dir"]) if not e else sys.exit(e)' <<<"$json"
 }
 
@@ -436,7 +436,7 @@ run_tool() {  # runs in a background subshell; writes $TOOLS/.results/<tool>
   # Not `( ... ) || rc=$?`: errexit is ignored inside a subshell whose status is tested.
   local TIMEFORMAT='%U %S' cpu
   set +e
-  { time ( set -e; "build_$tool" ) >"$TOOLS/logs/$tool.log" 2>&1; } 2>"$TOOLS/logs/$tool.cpu"
+  { time { ( set -e; "build_$tool" ) >"$TOOLS/logs/$tool.log" 2>&1; }; } 2>"$TOOLS/logs/$tool.cpu"
   rc=$?
   set -e
   end=$(date +%s); secs=$((end - start))
