@@ -195,3 +195,24 @@ def test_namespace_is_retained_with_the_quotas_it_holds(retain, monkeypatch):
     assert len(airflow_namespace) == 1 and airflow_namespace[0].retain_on_delete is retain
     quotas = result.of_type("kubernetes:scheduling.sigs.k8s.io/v1alpha1:ElasticQuota")
     assert quotas and all(q.inputs["metadata"]["namespace"] == config["namespace"] for q in quotas)
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_fifty_team_stack_evaluates_quickly(stack):
+    """The largest stacks with a generated 50-team, 3-level tree: whole program under mocks."""
+    from tests.unit.scheduling.scheduling_stacks import generated_teams
+
+    teams = generated_teams()
+    config = {**stack_file_config(stack), "teams": teams, "defaultTeam": teams[-1]["name"]}
+    result = evaluate(stack, config, ["dbPassword"] if stack in EXTERNAL_DB_STACKS else [])
+    assert result.error is None, repr(result.error)
+    kinds = {}
+    for resource in result.resources:
+        kinds[resource.typ.rsplit(":", 1)[-1]] = kinds.get(resource.typ.rsplit(":", 1)[-1], 0) + 1
+    print(f"\n[measure] {stack} with 50 teams: {len(result.resources)} resources in {result.seconds:.2f}s {kinds}")
+    quota_kind = "ElasticQuota" if stack == "prod" else "Queue"
+    assert kinds[quota_kind] == 50
+    templates = result.platform.outputs["podTemplates"]
+    assert len([name for name in templates if name.endswith(".yaml") and not name.endswith("-local-disk.yaml")
+                and name != "pod_template_file.yaml"]) == 40
+    assert result.seconds < 30, "evaluation of a 50-team stack must stay interactive"
