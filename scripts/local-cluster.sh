@@ -228,15 +228,24 @@ EOF
 }
 
 cmd_stop() {
-  local name pid n
-  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    if pid=$(live_pid "$name"); then
-      kill "$pid" 2>/dev/null || true
-      for n in $(seq 1 40); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
-      if [ -d "/proc/$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
-      log "$name stopped (pid $pid)"
-    fi
-    rm -f "$DIR/pids/$name.pid"
+  # SIGTERM the clients and the API server together, then etcd; SIGKILL after 10 s.
+  local phase name pid n pids
+  for phase in "kwok kube-scheduler kube-controller-manager kube-apiserver" "etcd"; do
+    pids=()
+    for name in $phase; do
+      if pid=$(live_pid "$name"); then kill "$pid" 2>/dev/null || true; pids+=("$name:$pid"); fi
+      rm -f "$DIR/pids/$name.pid"
+    done
+    for n in $(seq 1 40); do
+      local alive=0 p
+      for p in "${pids[@]}"; do [ -d "/proc/${p#*:}" ] && alive=1; done
+      [ "$alive" = 1 ] || break
+      sleep 0.25
+    done
+    for p in "${pids[@]}"; do
+      if [ -d "/proc/${p#*:}" ]; then kill -9 "${p#*:}" 2>/dev/null || true; fi
+      log "${p%%:*} stopped (pid ${p#*:})"
+    done
   done
 }
 
