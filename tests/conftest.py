@@ -27,3 +27,12 @@ def stack_file_config(stack: str) -> dict:
 @pytest.fixture
 def reference() -> pathlib.Path:
     return reference_dir()
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.measurements import MEASURED
+
+    if MEASURED:
+        terminalreporter.section("airflow-kit measurements")
+        for key, value in MEASURED.items():
+            terminalreporter.write_line(f"{key}: {value}")

@@ -16,6 +16,7 @@ import pytest
 
 from components.airflow.values import SecretNames
 from components.settings import SECRET_KEYS
+from tests.measurements import MEASURED
 from tests.e2e.conftest import PulumiProject
 
 pytestmark = pytest.mark.e2e
@@ -92,7 +93,8 @@ def test_control_plane_is_up(cluster):
         assert host.process.filter(comm=process[:15]), f"{process} is not running"
     nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
     assert len(nodes) == 3
-    print(f"\n[measure] local control plane start: {cluster.start_seconds:.1f}s")
+    MEASURED["e2e local control plane start (etcd, apiserver, controllers, kwok, 3 nodes)"] = (
+        f"{cluster.start_seconds:.1f} s")
 
 
 @pytest.mark.parametrize("stack", list(STACKS))
@@ -165,6 +167,6 @@ def test_pulumi_up_again_and_destroy(stack, cluster, addon_crds, tools_env, tmp_
     else:
         assert not names(cluster, "resourcequotas", namespace) and not names(cluster, "limitranges", namespace)
         assert not {n for n in names(cluster, "priorityclasses") if n.startswith("airflow-kit-")}
-    resources = up.stdout.count(" created")
-    print(f"\n[measure] {stack}: pulumi up {up_seconds:.1f}s, second run (preview) {again_seconds:.1f}s, "
-          f"destroy {destroy_seconds:.1f}s; up output lines with 'created': {resources}")
+    created = sum(1 for line in up.stdout.splitlines() if line.strip().startswith("+ ") and "created" in line)
+    MEASURED[f"e2e {stack}"] = (f"pulumi up {up_seconds:.1f} s ({created} resources created), second run "
+                                f"{again_seconds:.1f} s with no changes, destroy {destroy_seconds:.1f} s")

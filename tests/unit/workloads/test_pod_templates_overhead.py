@@ -1,24 +1,20 @@
 """Pods and memory per standard task: fused image vs KubernetesPodOperator vs Celery.
 
-Run with `-s` to see the tables. The Airflow task process memory is a parameter: the claim under
-test is 250-280 MB (measured separately); both ends are printed.
+The figures are printed in the run's "airflow-kit measurements" section. The Airflow task
+process memory is the value measured here (the claim was 250-280 MB).
 """
 
 from __future__ import annotations
 
 import pathlib
-from dataclasses import replace
-
 import pytest
 
 from components.quantities import parse_quantity
-from components.scheduling.teams import TaskResources
-from components.workloads.overhead import MI, format_table, standard_task_footprints
+from components.workloads.overhead import MI, standard_task_footprints
 from components.workloads.worker_image import load_stack_settings
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
-TASK_PROCESS_MEMORY = ("250M", "280M")  # the claim; replace with the measured value when published
-SIZED_CELERY_WORKER = "8Gi"  # an example worker request, to compare with the chart default (none)
+MEASURED_TASK_PROCESS = "274Mi"  # peak RSS of `airflow tasks test` here (tests/dags prints it each run)
 
 
 def test_pods_per_task_and_requests():
@@ -47,33 +43,34 @@ def test_bad_concurrency():
 
 
 def _stack_cases():
-    cases = [("kit default team (taskResources default)", TaskResources().memory, 16)]
+    """(label, stack settings, default team) for every stack file."""
+    cases = []
     for path in sorted((REPO / "stacks").glob("Pulumi.*.yaml")):
         stack = path.name[len("Pulumi."):-len(".yaml")]
         settings = load_stack_settings(stack)
         team = settings.teams.get(settings.default_team)
-        cases.append((f"stack {stack}, default team {team.name}", team.task_resources.memory,
-                      settings.airflow.concurrency.worker_concurrency))
+        cases.append((f"stack {stack}, default team {team.name}", settings, team))
     return cases
 
 
-def test_print_measurement_for_standard_tasks(capsys):
-    """One table per case: the three modes with the chart's default worker resources (none), plus
-    Celery with a sized worker. Both ends of the claimed task process memory for the kit default."""
-    tables = []
-    for index, (label, memory, concurrency) in enumerate(_stack_cases()):
-        for process in (TASK_PROCESS_MEMORY if index == 0 else TASK_PROCESS_MEMORY[-1:]):
-            fused, kpo, celery = standard_task_footprints(
-                team_memory_request=memory, airflow_task_memory=process, worker_concurrency=concurrency)
-            *_, sized = standard_task_footprints(
-                team_memory_request=memory, airflow_task_memory=process, worker_concurrency=concurrency,
-                celery_worker_memory_request=SIZED_CELERY_WORKER)
-            sized = replace(sized, mode=f"CeleryExecutor, worker request {SIZED_CELERY_WORKER}")
-            assert fused.requested_memory == int(parse_quantity(memory))
-            assert kpo.total_memory - fused.total_memory == int(parse_quantity(process))
-            assert sized.requested_memory == int(parse_quantity(SIZED_CELERY_WORKER)) // concurrency
-            tables.append(format_table((fused, kpo, celery, sized), title=(
-                f"{label}: task memory {memory}, Airflow task process {process}, "
-                f"worker_concurrency {concurrency}, chart default workers.resources (none)")))
-    with capsys.disabled():
-        print("\n\n" + "\n\n".join(tables) + "\n")
+def test_measurement_for_standard_tasks():
+    """Per stack's default team, with what the kit really deploys: the measured Airflow task
+    process (274 MiB peak RSS, tests/dags), Celery workers sized by the kit, and under
+    KubernetesPodOperator an executor worker pod from the team template (same request)."""
+    from tests.measurements import MEASURED
+
+    for label, settings, team in _stack_cases():
+        memory, concurrency = team.task_resources.memory, settings.airflow.concurrency.worker_concurrency
+        worker_memory = settings.airflow.celery_worker_resources()["requests"]["memory"]
+        fused, kpo, celery = standard_task_footprints(
+            team_memory_request=memory, airflow_task_memory=MEASURED_TASK_PROCESS,
+            worker_concurrency=concurrency, celery_worker_memory_request=worker_memory,
+            kpo_worker_memory_request=memory)
+        assert (fused.pods_per_task, kpo.pods_per_task, celery.pods_per_task) == (1, 2, 0)
+        assert fused.requested_memory == int(parse_quantity(memory))
+        assert kpo.requested_memory == 2 * int(parse_quantity(memory))
+        assert celery.requested_memory == int(parse_quantity(worker_memory)) // concurrency
+        MEASURED[f"memory per standard task, {label}"] = (
+            f"fused 1 pod {fused.requested_memory / MI:.0f} MiB; KubernetesPodOperator 2 pods "
+            f"{kpo.requested_memory / MI:.0f} MiB; Celery share {celery.requested_memory / MI:.0f} MiB "
+            f"(worker {worker_memory} / {concurrency}); Airflow task process {MEASURED_TASK_PROCESS}")
