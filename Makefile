@@ -5,6 +5,11 @@ VENV := .venv
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 export PULUMI_SKIP_UPDATE_CHECK := true
+# Tools built by `make tools` come first when present (no effect otherwise).
+ifneq ($(wildcard $(CURDIR)/.tools/bin/pulumi),)
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
+endif
 
 .PHONY: setup up preview destroy test tools worker-images
 

@@ -170,3 +170,16 @@ def test_pulumi_up_again_and_destroy(stack, cluster, addon_crds, tools_env, tmp_
     created = sum(1 for line in up.stdout.splitlines() if line.strip().startswith("+ ") and "created" in line)
     MEASURED[f"e2e {stack}"] = (f"pulumi up {up_seconds:.1f} s ({created} resources created), second run "
                                 f"{again_seconds:.1f} s with no changes, destroy {destroy_seconds:.1f} s")
+
+
+def test_bad_config_is_one_line_from_the_real_cli(cluster, tools_env, tmp_path):
+    """Through the real engine and language host: the one-line message, no traceback."""
+    config = {**STACKS["e2e-default"], "scheduler": {"backend": "kueue"}}
+    project = PulumiProject(tmp_path / "project", tools_env, cluster.kubeconfig, "e2e-bad", config)
+    project.init(SECRETS)
+    result = project.pulumi("preview", "--stack", "e2e-bad", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert ("stack 'e2e-bad': airflow-kit:scheduler.backend = 'kueue': must be one of default, koordinator, "
+            "volcano") in output
+    assert "Traceback" not in output
