@@ -53,7 +53,8 @@ class Platform(pulumi.ComponentResource):
         self.keda = create_chart(keda, opts=child) if keda else None
 
         files = render_pod_templates(settings, plan.pod_marks)
-        self.pod_templates = create_object(pod_templates_configmap(settings, files), opts=in_namespace)
+        configmap = pod_templates_configmap(settings, files)
+        self.pod_templates = create_object(configmap, opts=in_namespace)
 
         airflow_depends: list[pulumi.Resource] = [self.namespace, self.pod_templates, self.scheduling, self.queue]
         if self.keda is not None:
@@ -62,7 +63,7 @@ class Platform(pulumi.ComponentResource):
             "airflow", settings,
             given_secrets=given_secrets,
             pod_template=default_pod_template_text(settings, plan.pod_marks),
-            pod_templates_configmap=pod_templates_configmap(settings, files)["metadata"]["name"],
+            pod_templates_configmap=configmap["metadata"]["name"],
             extra_config=merge_config(plan.airflow_config, queues.airflow_config),
             opts=pulumi.ResourceOptions(parent=self, depends_on=airflow_depends))
 
