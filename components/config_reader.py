@@ -148,6 +148,10 @@ class Section:
             raise self.error(name, value, "must be a list")
         return value
 
+    def accept(self, *names: str) -> None:
+        """Keys read elsewhere (or ignored on purpose): known to finish(), never refused."""
+        self._read.update(names)
+
     def finish(self) -> None:
         """Reject keys nobody read: a typo must not silently fall back to a default."""
         known = sorted(self._read)

@@ -176,7 +176,6 @@ class Settings:
     default_team: str
     local_disk: Optional[LocalDisk]
     pools: tuple[Pool, ...]
-    given_secrets: frozenset[str] = frozenset()
 
     def all_pools(self) -> tuple[Pool, ...]:
         """One pool per leaf team (its slots), then the stack's extra pools."""
@@ -195,7 +194,7 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
     keda = _keda(root.section("keda"), airflow)
     scheduler = _scheduler(root.section("scheduler"))
     queue = _queue(root.section("queue"), scheduler)
-    root._read.add("teams")
+    root.accept("teams")
     teams = read_teams(stack, raw.get("teams"))
     leaves = [team.name for team in teams.leaves()]
     default_team = root.string("defaultTeam", leaves[0])
@@ -204,15 +203,15 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
                          f"must name a team without children{did_you_mean(default_team, leaves)}; "
                          f"teams that run tasks: {', '.join(leaves)}")
     local_disk = _local_disk(root.section("localDisk")) if root.has("localDisk") else None
-    root._read.add("localDisk")
+    root.accept("localDisk")
     pools = _pools(root, teams)
     if queue.backend != "none":
         airflow = replace(airflow, job_tasks=True)  # queued Job tasks need the chart's Job RBAC
-    root._read.update(SECRET_KEYS)
+    root.accept(*SECRET_KEYS)
     root.finish()
     return Settings(stack=stack, namespace=namespace, airflow=airflow, database=database, keda=keda,
                     scheduler=scheduler, queue=queue, teams=teams, default_team=default_team,
-                    local_disk=local_disk, pools=pools, given_secrets=frozenset(secret_keys))
+                    local_disk=local_disk, pools=pools)
 
 
 def _airflow(section: Section) -> AirflowSettings:
@@ -257,7 +256,7 @@ def _airflow(section: Section) -> AirflowSettings:
         )
         block.finish()
     else:
-        section._read.add("gitSync")
+        section.accept("gitSync")
     settings = AirflowSettings(
         executors=tuple(executors), install=install, chart_path=chart_path,
         image_repository=image_repository, image_tag=image_tag, concurrency=concurrency,

@@ -24,6 +24,12 @@ def stack_file_config(stack: str) -> dict:
     return {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("airflow-kit:")}
 
 
+def required_secrets(stack: str) -> list[str]:
+    """The secret config keys a stack must have set: dbPassword for an external database."""
+    external = (stack_file_config(stack).get("database") or {}).get("mode") == "external"
+    return ["dbPassword"] if external else []
+
+
 @pytest.fixture
 def reference() -> pathlib.Path:
     return reference_dir()

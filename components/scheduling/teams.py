@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, Mapping, Optional
 
 from components.config_reader import DNS_LABEL, ConfigError, Section, did_you_mean
+from components.scheduling import format_quantity
 from components.quantities import parse_quantity
 
 # Priority tiers, named after Koordinator's classes; other backends map them to
@@ -217,11 +218,5 @@ def validate_tree(stack: str, tree: TeamTree) -> None:
                 names = ", ".join(child.name for child in children)
                 raise ConfigError(stack, f"teams[{parent.name}].min.{resource}", parent_min,
                                   f"must be at least the sum of its children's min.{resource} "
-                                  f"({_format(total, resource)} from {names})")
+                                  f"({format_quantity(resource, total)} from {names})")
 
-
-def _format(value: Decimal, resource: str) -> str:
-    if resource == "memory" or resource == "ephemeral-storage":
-        gib = value / (Decimal(2) ** 30)
-        return f"{gib.normalize():f}Gi"
-    return f"{value.normalize():f}"

@@ -59,10 +59,14 @@ def _crd_schemas(root: str) -> dict[tuple[str, str], dict]:
     return schemas
 
 
+def crd_schemas() -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> openAPIV3Schema of every reference CRD; skip when absent."""
+    return _crd_schemas(str(crd_dir()))
+
+
 def crd_schema(api_version: str, kind: str) -> dict:
     """The CRD schema of one custom resource type; skip when the reference lacks it."""
-    schemas = _crd_schemas(str(crd_dir()))
-    schema = schemas.get((api_version, kind))
+    schema = crd_schemas().get((api_version, kind))
     if schema is None:
         pytest.skip(f"no CRD for {kind} {api_version} in {crd_dir()}")
     return schema

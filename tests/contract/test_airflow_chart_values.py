@@ -10,9 +10,8 @@ import pytest
 from components.airflow.values import build_values
 from components.scheduling.plans import scheduling_plan
 from components.settings import load_settings
-from components.workloads.pod_templates import (CONFIGMAP_NAME, default_pod_template_text,
-                                                render_pod_templates)
-from tests.conftest import STACKS, reference_dir, stack_file_config
+from components.workloads.pod_templates import CONFIGMAP_NAME, default_pod_template_text
+from tests.conftest import STACKS, reference_dir, required_secrets, stack_file_config
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +23,8 @@ def chart_schema():
 
 
 def stack_values(stack: str) -> dict:
-    secrets = frozenset({"dbPassword"}) if stack_file_config(stack).get("database", {}).get("mode") == "external" else frozenset()
-    settings = load_settings(stack, stack_file_config(stack), secrets)
+    settings = load_settings(stack, stack_file_config(stack), frozenset(required_secrets(stack)))
     plan = scheduling_plan(settings)
-    render_pod_templates(settings, plan.pod_marks)
     return build_values(settings, pod_template=default_pod_template_text(settings, plan.pod_marks),
                         extra_config=plan.airflow_config, pod_templates_configmap=CONFIGMAP_NAME)
 

@@ -8,7 +8,7 @@ import copy
 import pulumi
 import pytest
 
-from tests.conftest import stack_file_config
+from tests.conftest import required_secrets, stack_file_config
 from tests.pulumi_harness import evaluate
 
 
@@ -123,8 +123,7 @@ CASES = [
 @pytest.mark.parametrize("case_id, stack, path, value, message", CASES, ids=[case[0] for case in CASES])
 def test_bad_config_stops_before_any_resource(case_id, stack, path, value, message):
     config = _set(stack_file_config(stack), path, value)
-    secrets = ["dbPassword"] if stack in ("prod", "ack") else []
-    result = evaluate(stack, config, secrets)
+    result = evaluate(stack, config, required_secrets(stack))
     assert isinstance(result.error, pulumi.RunError), f"expected a RunError, got {result.error!r}"
     assert str(result.error) == message
     assert result.resources == [], "no resource may be registered for bad config"

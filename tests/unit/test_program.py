@@ -6,19 +6,18 @@ import pytest
 
 from components import versions
 from components.airflow.values import SecretNames
-from tests.conftest import STACKS, stack_file_config
+from tests.conftest import STACKS, required_secrets, stack_file_config
 from tests.measurements import MEASURED
 from tests.pulumi_harness import SECRET_VALUE, evaluate, resolve
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 SECRET = "kubernetes:core/v1:Secret"
-EXTERNAL_DB_STACKS = [s for s in STACKS if stack_file_config(s).get("database", {}).get("mode") == "external"]
+EXTERNAL_DB_STACKS = [s for s in STACKS if required_secrets(s)]
 
 
 def run(stack: str, **overrides):
     config = {**stack_file_config(stack), **overrides}
-    secrets = ["dbPassword"] if stack in EXTERNAL_DB_STACKS else []
-    result = evaluate(stack, config, secrets)
+    result = evaluate(stack, config, required_secrets(stack))
     assert result.error is None, f"{stack}: {result.error!r}"
     return result
 
@@ -207,7 +206,7 @@ def test_fifty_team_stack_evaluates_quickly(stack):
 
     teams = generated_teams()
     config = {**stack_file_config(stack), "teams": teams, "defaultTeam": teams[-1]["name"]}
-    result = evaluate(stack, config, ["dbPassword"] if stack in EXTERNAL_DB_STACKS else [])
+    result = evaluate(stack, config, required_secrets(stack))
     assert result.error is None, repr(result.error)
     kinds = {}
     for resource in result.resources:

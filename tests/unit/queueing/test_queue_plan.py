@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-import yaml
 
 from components import versions
 from components.airflow.values import build_values
@@ -14,7 +12,8 @@ from components.queueing.plans import (DEFAULT_QUEUE_POLICY, KOORD_QUEUE_NAMESPA
                                        QUEUE_POLICY_LABEL, QUOTA_NAME_LABEL, QueuePlan, queue_plan)
 from components.scheduling.backend import PodMarks, SchedulingPlan
 from components.settings import load_settings
-from tests.conftest import STACKS, reference_dir, stack_file_config
+from tests.conftest import STACKS, stack_file_config
+from tests.contract.reference import crd_schemas
 from tests.unit.queueing.queue_cases import raw_config, scheduling_plan_for, settings_for
 
 LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
@@ -119,7 +118,7 @@ def test_queue_policy_lands_on_every_elastic_quota():
     for name, quota in quotas.items():
         assert quota["metadata"]["labels"][QUEUE_POLICY_LABEL] == DEFAULT_QUEUE_POLICY
     jsonschema = pytest.importorskip("jsonschema")
-    schema = _crd_schemas(reference_dir())[("scheduling.sigs.k8s.io/v1alpha1", "ElasticQuota")]
+    schema = crd_schemas()[("scheduling.sigs.k8s.io/v1alpha1", "ElasticQuota")]
     for quota in quotas.values():
         jsonschema.validate(quota, schema)
 
@@ -159,22 +158,9 @@ def test_stack_files(stack):
 
 
 # ----------------------------------------------------------------------------- CRDs
-def _crd_schemas(reference: Path) -> dict[tuple[str, str], dict]:
-    schemas = {}
-    for path in (reference / "crds").rglob("*.yaml"):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = doc["spec"]
-            for version in spec["versions"]:
-                schemas[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = version["schema"][
-                    "openAPIV3Schema"]
-    return schemas
-
-
 def test_custom_resources_validate_against_the_upstream_crds():
     jsonschema = pytest.importorskip("jsonschema")
-    schemas = _crd_schemas(reference_dir())
+    schemas = crd_schemas()
     queue_crd = schemas[("scheduling.x-k8s.io/v1alpha1", "Queue")]
     # The koord-queue 1.8.0 Queue CRD would take an explicit object (plain spec fields): the kit's
     # choice not to create one rests on the controller's ownership, not on the schema.
