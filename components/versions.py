@@ -44,6 +44,17 @@ KUBERNETES_VERSION = "1.33.4"
 ETCD_VERSION = "3.5.21"
 KWOK_VERSION = "0.8.0"
 HELM_VERSION = "3.18.6"
+# The real batch schedulers the tests run (scripts/tools.sh builds them from Go modules).
+KOORDINATOR_VERSION = KOORDINATOR_CHART_VERSION  # koord-scheduler of the chart the kit installs
+# - volcano.sh/volcano 1.15.x and volcano.sh/apis >= 1.14.1 are refused by the proxy, and
+#   volcano.sh/volcano replaces volcano.sh/apis with a ./staging path its module zip lacks:
+#   the tests build the scheduler at 1.14.1 against the served apis 1.14.0 (users still get
+#   the chart's VOLCANO_CHART_VERSION).
+VOLCANO_BUILD_VERSION = "1.14.1"
+VOLCANO_APIS_BUILD_VERSION = "1.14.0"
+# A real node for the acceptance tier: kubelet and kube-proxy at KUBERNETES_VERSION, CoreDNS
+# at the version kubeadm pairs with it.
+COREDNS_VERSION = "1.12.0"
 
 # What scripts/tools.sh can actually build: the Go module proxy reachable here serves only
 # some module versions (checked 2026-11-26; a refused one answers

@@ -35,9 +35,11 @@ CACHE=${AIRFLOW_KIT_CACHE:-$HOME/.cache/airflow-kit}
 BIN=$TOOLS/bin
 
 ALL_TOOLS=(pulumi pulumi-language-python pulumi-resource-kubernetes etcd kube-apiserver
-  kube-controller-manager kube-scheduler kwok kubectl helm pulumi-resource-random)
+  kube-controller-manager kube-scheduler kwok kubectl helm koord-scheduler vc-scheduler
+  vc-controller-manager kubelet kube-proxy coredns pulumi-resource-random)
 DEFAULT_TOOLS=(pulumi pulumi-language-python pulumi-resource-kubernetes etcd kube-apiserver
-  kube-controller-manager kube-scheduler kwok kubectl helm)
+  kube-controller-manager kube-scheduler kwok kubectl helm koord-scheduler vc-scheduler
+  vc-controller-manager kubelet kube-proxy coredns)
 
 usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
@@ -96,7 +98,10 @@ want_version() {
     pulumi-language-python) echo "standin-$PULUMI_CLI_BUILD_VERSION#r3" ;;
     pulumi-resource-kubernetes) echo "$PULUMI_KUBERNETES_PROVIDER_BUILD_VERSION ($PULUMI_KUBERNETES_PROVIDER_BUILD_MODULE, sdk $PULUMI_KUBERNETES_PROVIDER_BUILD_SDK)" ;;
     pulumi-resource-random) echo "$PULUMI_RANDOM_PROVIDER_VERSION" ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler) echo "v$KUBERNETES_VERSION" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy) echo "v$KUBERNETES_VERSION" ;;
+    koord-scheduler) echo "v$KOORDINATOR_VERSION" ;;
+    vc-scheduler|vc-controller-manager) echo "v$VOLCANO_BUILD_VERSION (apis v$VOLCANO_APIS_BUILD_VERSION)" ;;
+    coredns) echo "v$COREDNS_VERSION#r1" ;;
     kubectl) echo "path-or-v$KUBERNETES_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     kwok) echo "v$KWOK_VERSION#r2" ;;
@@ -349,7 +354,7 @@ build_pulumi-resource-random() {
 # them with ./staging paths, so replace each with its published v0.<minor>.<patch>.
 kube_wrapper() {
   local w=$WORK/kube-v$KUBERNETES_VERSION k stamp
-  stamp="kubernetes v$KUBERNETES_VERSION r1"
+  stamp="kubernetes v$KUBERNETES_VERSION r2"
   if [ -f "$w/.ready" ] && [ "$(cat "$w/.ready")" = "$stamp" ]; then echo "$w"; return; fi
   k=$(mod_dir "k8s.io/kubernetes@v$KUBERNETES_VERSION")
   rm -rf "$w"; mkdir -p "$w"
@@ -361,7 +366,8 @@ kube_wrapper() {
   } >"$w/go.mod"
   # Resolve every command's dependencies now, so parallel builds never edit go.mod/go.sum.
   (cd "$w" && "$GO" list -deps k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl >/dev/null)
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy >/dev/null)
   echo "$stamp" >"$w/.ready"
   echo "$w"
 }
@@ -380,6 +386,72 @@ build_kube() {
 build_kube-apiserver() { build_kube kube-apiserver; }
 build_kube-controller-manager() { build_kube kube-controller-manager; }
 build_kube-scheduler() { build_kube kube-scheduler; }
+build_kubelet() { build_kube kubelet; }
+build_kube-proxy() { build_kube kube-proxy; }
+
+# koord-scheduler: the module's replaces all point at published k8s.io versions, so a
+# writable copy of the module builds as it is.
+build_koord-scheduler() {
+  local src w=$WORK/koordinator-v$KOORDINATOR_VERSION
+  src=$(mod_dir "github.com/koordinator-sh/koordinator@v$KOORDINATOR_VERSION")
+  if [ ! -f "$w/.ready" ]; then copy_mod "$src" "koordinator-v$KOORDINATOR_VERSION"; touch "$w/.ready"; fi
+  (cd "$w" && "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/koord-scheduler" ./cmd/koord-scheduler)
+}
+
+# Volcano: the module replaces volcano.sh/apis with ./staging (absent from the module zip):
+# point that one replace at the served apis module; every other replace stays as upstream.
+volcano_src() {
+  local src w=$WORK/volcano-v$VOLCANO_BUILD_VERSION stamp="apis v$VOLCANO_APIS_BUILD_VERSION r1"
+  if [ -f "$w/.ready" ] && [ "$(cat "$w/.ready")" = "$stamp" ]; then echo "$w"; return; fi
+  src=$(mod_dir "volcano.sh/volcano@v$VOLCANO_BUILD_VERSION")
+  copy_mod "$src" "volcano-v$VOLCANO_BUILD_VERSION"
+  sed -i "s#^\([[:space:]]*volcano.sh/apis =>\) \./staging/src/volcano.sh/apis#\1 volcano.sh/apis v$VOLCANO_APIS_BUILD_VERSION#" "$w/go.mod"
+  grep -q "volcano.sh/apis => volcano.sh/apis v$VOLCANO_APIS_BUILD_VERSION" "$w/go.mod"
+  (cd "$w" && "$GO" mod download volcano.sh/apis && "$GO" list -deps ./cmd/scheduler ./cmd/controller-manager >/dev/null)
+  echo "$stamp" >"$w/.ready"
+  echo "$w"
+}
+build_vc() {
+  local w; w=$(volcano_src)
+  (cd "$w" && "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/$1" "./cmd/$2")
+}
+build_vc-scheduler() { build_vc vc-scheduler scheduler; }
+build_vc-controller-manager() { build_vc vc-controller-manager controller-manager; }
+
+# CoreDNS with only the plugins a cluster DNS needs (upstream's main links ~50 plugins).
+build_coredns() {
+  local w=$WORK/coredns-v$COREDNS_VERSION
+  rm -rf "$w"; mkdir -p "$w"
+  printf 'module airflow-kit/coredns\n\ngo 1.23\n\nrequire github.com/coredns/coredns v%s\n' "$COREDNS_VERSION" >"$w/go.mod"
+  cat >"$w/main.go" <<'GOEOF'
+package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/forward"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/loop"
+	_ "github.com/coredns/coredns/plugin/ready"
+	_ "github.com/coredns/coredns/plugin/reload"
+)
+
+// The order of upstream's plugin.cfg, restricted to the plugins linked above.
+func init() {
+	dnsserver.Directives = []string{"reload", "bind", "ready", "health", "errors", "log",
+		"loadbalance", "cache", "kubernetes", "loop", "forward"}
+}
+
+func main() { coremain.Run() }
+GOEOF
+  (cd "$w" && "$GO" mod tidy && "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/coredns" .)
+}
 
 build_kubectl() {
   local p
@@ -502,7 +574,8 @@ done
 # commands share most packages, the language host needs the CLI's sdk module); jobs run
 # in parallel, at most $JOBS at once, longest first.
 GROUPS_ALL=("pulumi-resource-kubernetes" "kube-apiserver kube-controller-manager kube-scheduler kubectl"
-  "pulumi pulumi-language-python" "kwok" "helm" "etcd" "pulumi-resource-random")
+  "pulumi pulumi-language-python" "kwok" "helm" "etcd" "koord-scheduler"
+  "vc-scheduler vc-controller-manager" "kubelet kube-proxy" "coredns" "pulumi-resource-random")
 run_group() {
   local t
   for t in $1; do

@@ -10,7 +10,7 @@ import pulumi_random as random
 
 from components import versions
 from components.airflow import values as chart_values
-from components.airflow.values import RELEASE, SecretNames
+from components.airflow.chart_names import CHART, RELEASE, SecretNames
 from components.settings import Settings
 
 

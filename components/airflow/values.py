@@ -10,25 +10,10 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from components import versions
+from components.airflow.chart_names import CHART, RELEASE, SecretNames
 from components.settings import Settings
 
-RELEASE = "airflow"
 POD_TEMPLATES_VOLUME = "airflow-kit-pod-templates"
-
-
-class SecretNames:
-    """Kubernetes Secrets the kit creates and the chart reads (keys in comments)."""
-
-    fernet_key = "airflow-fernet-key"  # fernet-key
-    api_secret_key = "airflow-api-secret-key"  # api-secret-key
-    jwt_secret = "airflow-jwt-secret"  # jwt-secret
-    metadata = "airflow-metadata"  # connection
-    result_backend = "airflow-result-backend"  # connection
-    broker_url = "airflow-broker-url"  # connection
-    redis_password = "airflow-redis-password"  # password
-    postgresql_auth = "airflow-postgresql-auth"  # postgres-password (bundled Bitnami chart)
-    pgbouncer_config = "airflow-pgbouncer-config"  # pgbouncer.ini, users.txt
-    pgbouncer_stats = "airflow-pgbouncer-stats"  # connection
 
 
 def uses_celery(settings: Settings) -> bool:
@@ -158,7 +143,7 @@ def _workers(settings: Settings) -> dict[str, Any]:
 # --- connection strings (built from Outputs in release.py; pure here so tests see them) ---
 
 def service_host(settings: Settings, service: str) -> str:
-    return f"{RELEASE}-{service}.{settings.namespace}"
+    return f"{CHART.fullname}-{service}.{settings.namespace}"
 
 
 def metadata_connection(settings: Settings, password: str) -> str:

@@ -21,8 +21,9 @@ Airflow component AND into every task pod at `/opt/airflow/pod_templates/`:
 What the chart's own template has that a worker needs (Airflow chart 1.19.0,
 `files/pod-template-file.kubernetes-helm-yaml`), and how it is kept here:
 
-* airflow.cfg from the chart's ConfigMap `<release>-airflow-config` (the chart names it
-  `{{ .Release.Name }}-airflow-config`), mounted at /opt/airflow/airflow.cfg by subPath;
+* airflow.cfg from the chart's config ConfigMap (`<fullname>-config`, i.e. `airflow-config` for
+  release `airflow`: components/airflow/chart_names.py follows the chart's naming rules), mounted
+  at /opt/airflow/airflow.cfg by subPath; it carries `[core] execution_api_server_url`;
 * `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN` and `AIRFLOW__CORE__FERNET_KEY` from the kit's Secrets;
 * the logs volume (emptyDir, as the chart without log persistence), ServiceAccount
   `<fullname>-worker`, pod securityContext runAsUser 50000 / fsGroup 0, restartPolicy Never,
@@ -48,7 +49,7 @@ Where the kit deliberately differs from the chart's template:
   talks to the Execution API with the per-task token that comes inside the workload
   (`airflow.sdk.execution_time.execute_workload` reads only `execution_api_server_url` from config),
   and the JWT secret in a pod that runs business code would let that code mint tokens for any task.
-  `AirflowSecrets(expose_api_secrets_to_tasks=True)` restores the chart's behaviour.
+  `TaskSecrets(expose_api_secrets_to_tasks=True)` restores the chart's behaviour.
 * Every container (the git-sync init container too) has requests and limits, so the pods pass a
   namespace ResourceQuota on cpu/memory (the default backend's stand-in for team quotas).
 
@@ -76,6 +77,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from components.airflow.chart_names import CHART, ChartNames, SecretNames
 from components.scheduling.backend import PodMarks
 from components.scheduling.teams import Team
 from components.settings import Settings
@@ -105,23 +107,10 @@ CONFIGMAP_MAX_BYTES = 1024 * 1024  # the API server refuses larger ConfigMaps
 
 
 @dataclass(frozen=True)
-class AirflowSecrets:
-    """Kubernetes Secrets the task pods read (the names the kit's Airflow release uses).
+class TaskSecrets:
+    """Which of the kit's Secrets (components/airflow/chart_names.SecretNames) a task pod reads."""
 
-    Keys: fernet-key, connection, api-secret-key, jwt-secret (the chart's keys).
-    """
-
-    fernet_key: str = "airflow-fernet-key"
-    metadata: str = "airflow-metadata"
-    api_secret_key: str = "airflow-api-secret-key"
-    jwt_secret: str = "airflow-jwt-secret"
     expose_api_secrets_to_tasks: bool = False
-
-
-def chart_fullname(release: str) -> str:
-    """The chart's `airflow.fullname` (no overrides): the release, or `<release>-airflow`."""
-    name = release if "airflow" in release else f"{release}-airflow"
-    return name[:63].rstrip("-")
 
 
 def airflow_image(settings: Settings) -> str:
@@ -191,7 +180,7 @@ def _local_disk_volume(settings: Settings, team: Team, size: str) -> dict[str, A
 
 
 def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_disk: bool,
-                       release: str = "airflow", *, secrets: AirflowSecrets = AirflowSecrets(),
+                       names: ChartNames = CHART, *, secrets: TaskSecrets = TaskSecrets(),
                        local_disk_size: str = DEFAULT_LOCAL_DISK_SIZE) -> dict[str, Any]:
     """The Pod template (a plain dict) of one leaf team, with or without the local disk."""
     if settings.teams.is_parent(team.name):
@@ -200,18 +189,18 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
         raise ValueError(f"stack '{settings.stack}' has no localDisk: no local-disk template for team '{team.name}'")
 
     git_sync = settings.airflow.dag_source == "gitSync" and settings.airflow.git_sync is not None
-    labels = {"tier": "airflow", "component": "worker", "release": release}
+    labels = {"tier": "airflow", "component": "worker", "release": names.release}
     labels.update(marks.labels)
     labels[TEAM_LABEL] = team.name
 
     env: list[dict[str, Any]] = [
         {"name": "AIRFLOW__CORE__EXECUTOR", "value": settings.airflow.executor},
-        _secret_env("AIRFLOW__CORE__FERNET_KEY", secrets.fernet_key, "fernet-key"),
-        _secret_env("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", secrets.metadata, "connection"),
+        _secret_env("AIRFLOW__CORE__FERNET_KEY", SecretNames.fernet_key, "fernet-key"),
+        _secret_env("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", SecretNames.metadata, "connection"),
     ]
     if secrets.expose_api_secrets_to_tasks:
-        env.append(_secret_env("AIRFLOW__API__SECRET_KEY", secrets.api_secret_key, "api-secret-key"))
-        env.append(_secret_env("AIRFLOW__API_AUTH__JWT_SECRET", secrets.jwt_secret, "jwt-secret"))
+        env.append(_secret_env("AIRFLOW__API__SECRET_KEY", SecretNames.api_secret_key, "api-secret-key"))
+        env.append(_secret_env("AIRFLOW__API_AUTH__JWT_SECRET", SecretNames.jwt_secret, "jwt-secret"))
     env += [
         {"name": POD_TEMPLATES_DIR_ENV, "value": POD_TEMPLATES_DIR},
         {"name": TEAM_ENV, "value": team.name},
@@ -224,7 +213,7 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
     ]
     volumes: list[dict[str, Any]] = [
         {"name": "logs", "emptyDir": {}},
-        {"name": "config", "configMap": {"name": f"{release}-airflow-config"}},
+        {"name": "config", "configMap": {"name": names.config_configmap}},
         {"name": POD_TEMPLATES_VOLUME, "configMap": {"name": CONFIGMAP_NAME}},
     ]
     if git_sync:
@@ -258,7 +247,7 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
     spec.update({
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": TERMINATION_GRACE_PERIOD_SECONDS,
-        "serviceAccountName": f"{chart_fullname(release)}-worker",
+        "serviceAccountName": names.worker_service_account,
         "securityContext": {"runAsUser": AIRFLOW_UID, "fsGroup": AIRFLOW_GID},
     })
     if team.node_selector:
@@ -311,19 +300,19 @@ def to_yaml(obj: Mapping[str, Any]) -> str:
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, width=1000)
 
 
-def render_pod_templates(settings: Settings, pod_marks: Mapping[str, PodMarks], release: str = "airflow",
-                         *, secrets: AirflowSecrets = AirflowSecrets()) -> dict[str, str]:
+def render_pod_templates(settings: Settings, pod_marks: Mapping[str, PodMarks], names: ChartNames = CHART,
+                         *, secrets: TaskSecrets = TaskSecrets()) -> dict[str, str]:
     """File name -> text of every file in the ConfigMap (templates as YAML, teams.json as JSON)."""
     files: dict[str, str] = {}
     for name, marks in _marks_for_leaves(settings, pod_marks).items():
         team = settings.teams.get(name)
         files[template_file_name(name)] = to_yaml(
-            build_pod_template(settings, team, marks, False, release, secrets=secrets))
+            build_pod_template(settings, team, marks, False, names, secrets=secrets))
         if settings.local_disk is not None:
             files[template_file_name(name, local_disk=True)] = to_yaml(
-                build_pod_template(settings, team, marks, True, release, secrets=secrets))
+                build_pod_template(settings, team, marks, True, names, secrets=secrets))
     files[CATALOG_FILE] = json.dumps(build_catalog(settings, pod_marks), indent=2, sort_keys=True) + "\n"
-    files[CHART_POD_TEMPLATE_FILE] = default_pod_template_text(settings, pod_marks, release, secrets=secrets)
+    files[CHART_POD_TEMPLATE_FILE] = default_pod_template_text(settings, pod_marks, names, secrets=secrets)
     return files
 
 
@@ -347,8 +336,8 @@ def pod_templates_configmap(settings: Settings, files: Mapping[str, str]) -> dic
     }
 
 
-def default_pod_template_text(settings: Settings, pod_marks: Mapping[str, PodMarks], release: str = "airflow",
-                              *, secrets: AirflowSecrets = AirflowSecrets()) -> str:
+def default_pod_template_text(settings: Settings, pod_marks: Mapping[str, PodMarks], names: ChartNames = CHART,
+                              *, secrets: TaskSecrets = TaskSecrets()) -> str:
     """The default team's template as YAML, for the chart's `podTemplate` value.
 
     The chart renders `podTemplate` through Helm's `tpl`, so any `{{` would be executed as a Go
@@ -356,7 +345,7 @@ def default_pod_template_text(settings: Settings, pod_marks: Mapping[str, PodMar
     """
     marks = _marks_for_leaves(settings, pod_marks)[settings.default_team]
     team = settings.teams.get(settings.default_team)
-    text = to_yaml(build_pod_template(settings, team, marks, False, release, secrets=secrets))
+    text = to_yaml(build_pod_template(settings, team, marks, False, names, secrets=secrets))
     if "{{" in text:
         line = next(line for line in text.splitlines() if "{{" in line)
         raise ValueError(f"stack '{settings.stack}': the default pod template contains '{{{{' ({line.strip()}), "

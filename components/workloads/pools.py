@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 import pulumi
 
-from components.airflow.values import RELEASE, SecretNames
+from components.airflow.chart_names import CHART, ChartNames, SecretNames
 from components.k8s_objects import create_object
 from components.settings import Settings
 
@@ -85,10 +85,10 @@ def _env() -> list[dict[str, Any]]:
     ]
 
 
-def pools_job_manifests(settings: Settings, release: str = RELEASE) -> list[dict[str, Any]]:
+def pools_job_manifests(settings: Settings, names: ChartNames = CHART) -> list[dict[str, Any]]:
     """[ConfigMap with pools.json, Job importing it], both named `<release>-pools-<hash>`."""
     digest = pools_hash(settings)
-    name = f"{release}-pools-{digest}"
+    name = f"{names.release}-pools-{digest}"
     labels = _labels(digest)
     image = f"{settings.airflow.image_repository}:{settings.airflow.image_tag}"
 
@@ -121,7 +121,7 @@ def pools_job_manifests(settings: Settings, release: str = RELEASE) -> list[dict
                 "metadata": {"labels": dict(labels)},
                 "spec": {
                     "restartPolicy": "OnFailure",
-                    "serviceAccountName": f"{release}-migrate-database-job",
+                    "serviceAccountName": names.migrate_database_job_service_account,
                     "securityContext": {"runAsUser": AIRFLOW_UID, "fsGroup": AIRFLOW_GID},
                     # Like the chart's components: wait until the migrate job has done its work.
                     "initContainers": [container("wait-for-airflow-migrations", [

@@ -7,7 +7,7 @@ import json
 import pulumi
 import pytest
 
-from components.airflow.values import SecretNames
+from components.airflow.chart_names import SecretNames
 from components.settings import load_settings
 from components.workloads.pools import (MIGRATION_WAIT_TIMEOUT, PoolsSync, pools_file, pools_hash,
                                         pools_job_manifests)

@@ -11,6 +11,7 @@ import yaml
 
 from components.scheduling.backend import PodMarks
 from components.workloads import pod_templates as pt
+from components.airflow.chart_names import ChartNames, SecretNames
 from workload_cases import LEAVES, MARK_STYLES, make_settings, marks_for
 
 DAGS = pathlib.Path(__file__).resolve().parents[3] / "dags"
@@ -94,7 +95,7 @@ def test_pod_spec_matches_what_the_chart_template_gives_a_worker(settings):
     assert spec["tolerations"] == [{"key": "batch", "operator": "Exists", "effect": "NoSchedule"}]
     assert pod["metadata"]["labels"]["component"] == "worker"
     volumes = {volume["name"]: volume for volume in spec["volumes"]}
-    assert volumes["config"] == {"name": "config", "configMap": {"name": "airflow-airflow-config"}}
+    assert volumes["config"] == {"name": "config", "configMap": {"name": "airflow-config"}}  # the chart's name
     assert volumes["logs"] == {"name": "logs", "emptyDir": {}}
     assert volumes["airflow-kit-pod-templates"]["configMap"] == {"name": pt.CONFIGMAP_NAME}
     mounts = {mount["mountPath"]: mount for mount in _base(pod)["volumeMounts"]}
@@ -105,21 +106,24 @@ def test_pod_spec_matches_what_the_chart_template_gives_a_worker(settings):
     assert {mount["name"] for mount in _base(pod)["volumeMounts"]} <= set(volumes)
 
 
-def test_release_and_secret_names_are_parameters(settings):
-    secrets = pt.AirflowSecrets(fernet_key="f", metadata="m", expose_api_secrets_to_tasks=True)
+def test_chart_names_and_exposed_api_secrets_are_parameters(settings):
+    names = ChartNames(release="data")
+    secrets = pt.TaskSecrets(expose_api_secrets_to_tasks=True)
     pod = pt.build_pod_template(settings, settings.teams.get("ml"), marks_for(settings, "volcano")["ml"], False,
-                                release="data", secrets=secrets)
-    assert pod["spec"]["serviceAccountName"] == "data-airflow-worker"  # the chart's fullname rule
+                                names, secrets=secrets)
+    assert pod["spec"]["serviceAccountName"] == "data-airflow-worker"  # the chart's serviceAccountName rule
     assert pod["metadata"]["labels"]["release"] == "data"
-    assert {"name": "config", "configMap": {"name": "data-airflow-config"}} in pod["spec"]["volumes"]
+    assert {"name": "config", "configMap": {"name": "data-config"}} in pod["spec"]["volumes"]
     env = _env(_base(pod))
-    assert env["AIRFLOW__CORE__FERNET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "f"
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"]["name"] == "m"
+    assert env["AIRFLOW__CORE__FERNET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == SecretNames.fernet_key
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"]["name"] == SecretNames.metadata
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"]["valueFrom"]["secretKeyRef"] == {
         "name": "airflow-jwt-secret", "key": "jwt-secret"}
     assert env["AIRFLOW__API__SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {
         "name": "airflow-api-secret-key", "key": "api-secret-key"}
-    assert pt.chart_fullname("airflow") == "airflow" and pt.chart_fullname("my-airflow-x") == "my-airflow-x"
+    standard = pt.build_pod_template(settings, settings.teams.get("ml"), marks_for(settings, "volcano")["ml"], False,
+                                     ChartNames(release="data", use_standard_naming=True))
+    assert {"name": "config", "configMap": {"name": "data-airflow-config"}} in standard["spec"]["volumes"]
 
 
 def test_git_sync_init_container_fills_the_dags_volume(settings):
