@@ -18,6 +18,8 @@ PROJECT = "airflow-kit"
 T = TypeVar("T")
 _MISSING = object()
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DURATION = re.compile(r"^([0-9]+)(s|m|h)?$")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
 class ConfigError(Exception):
@@ -116,6 +118,15 @@ class Section:
         if minimum is not None and number < minimum:
             raise self.error(name, value, _range_text("must be a number", minimum, None))
         return number
+
+    def duration(self, name: str, default: str, minimum_seconds: int = 1) -> int:
+        """A duration like `90s`, `30m`, `6h` (or whole seconds), returned in seconds."""
+        value = self.raw(name, default)
+        match = DURATION.match(str(value).strip()) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        seconds = int(match.group(1)) * DURATION_UNITS[match.group(2) or "s"] if match else None
+        if seconds is None or seconds < minimum_seconds:
+            raise self.error(name, value, f"must be a duration like 90s, 30m or 6h, at least {minimum_seconds}s")
+        return seconds
 
     def choice(self, name: str, allowed: Sequence[str], default: Any = _MISSING) -> Any:
         value = self.raw(name, default)

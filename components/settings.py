@@ -16,7 +16,8 @@ from typing import Any, Mapping, Optional
 from components import versions
 from components.config_reader import DNS_LABEL, ConfigError, Section, did_you_mean
 from components.quantities import parse_quantity
-from components.scheduling.teams import TeamTree, read_teams
+from components.scheduling import format_quantity
+from components.scheduling.teams import Team, TeamTree, read_teams
 
 KNOWN_EXECUTORS = ("CeleryExecutor", "KubernetesExecutor", "LocalExecutor")
 SCHEDULER_BACKENDS = ("default", "koordinator", "volcano")
@@ -27,13 +28,24 @@ DAG_SOURCES = ("gitSync", "image")
 SECRET_KEYS = ("dbPassword", "fernetKey", "apiSecretKey", "jwtSecret", "redisPassword")
 TOP_LEVEL_KEYS = ("namespace", "airflow", "database", "keda", "scheduler", "queue", "teams",
                   "defaultTeam", "localDisk", "pools") + SECRET_KEYS
-DURATION = re.compile(r"^[0-9]+(s|m|h)$")
+GIT_SYNC_PERIOD = re.compile(r"^[0-9]+(s|m|h)$")
 STORAGE_CLASS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+# How long a task may wait for its team's quota before Airflow gives up on it
+# (`scheduler.maxQueueWait`). Batch schedulers hold pods Pending by design, for hours;
+# kube-scheduler holds them only while no node fits.
+DEFAULT_MAX_QUEUE_WAIT = {"default": "30m", "koordinator": "6h", "volcano": "6h"}
+MIN_QUEUE_WAIT_SECONDS = 30
+# Retries a task of a team whose pods can be preempted gets unless it says otherwise.
+PREEMPTIBLE_TASK_RETRIES = 2
+
+
+AIRFLOW_DEFAULT_PARALLELISM = 32
 
 
 @dataclass(frozen=True)
 class Concurrency:
-    parallelism: int = 32
+    # Unset in the stack: sized from the team tree (see _sized_concurrency).
+    parallelism: int = AIRFLOW_DEFAULT_PARALLELISM
     max_active_tasks_per_dag: int = 16
     max_active_runs_per_dag: int = 16
     worker_concurrency: int = 16
@@ -135,6 +147,8 @@ class SchedulerSettings:
     deschedule_low_node_load: bool = False
     # Queues, quotas and their CRDs survive destroy, backend switches and chart upgrades.
     retain_queues: bool = True
+    # Seconds a task may stay queued (its pod Pending for quota) before Airflow fails it.
+    max_queue_wait_seconds: int = 6 * 3600
 
     @property
     def scheduler_name(self) -> str:
@@ -177,6 +191,26 @@ class Settings:
     local_disk: Optional[LocalDisk]
     pools: tuple[Pool, ...]
 
+    def preemptible(self, team: Team) -> bool:
+        """Whether the scheduler may take a running task pod of this team away.
+
+        Koordinator (with the kit's `monitorAllQuotas`) and Volcano (`reclaim`) take back what a
+        team borrowed above its min; overcommit (BE) pods are evicted when a node gets busy.
+        The default backend never preempts the kit's pods (`preemptionPolicy: Never`).
+        """
+        if self.scheduler.backend == "default":
+            return False
+        borrows = any(parse_quantity(ceiling) > parse_quantity(team.min.get(resource, "0"))
+                      for resource, ceiling in team.max.items())
+        return borrows or (team.overcommit and self.scheduler.overcommit.enabled)
+
+    def task_retries(self, team: Team) -> Optional[int]:
+        """The team's default task retries: its own, else PREEMPTIBLE_TASK_RETRIES when its pods
+        can be preempted (a preempted pod fails the task and uses a retry), else None."""
+        if team.retries is not None:
+            return team.retries
+        return PREEMPTIBLE_TASK_RETRIES if self.preemptible(team) else None
+
     def all_pools(self) -> tuple[Pool, ...]:
         """One pool per leaf team (its slots), then the stack's extra pools."""
         team_pools = tuple(Pool(team.pool, team.pool_slots, f"Tasks of team {team.name}")
@@ -195,7 +229,7 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
     scheduler = _scheduler(root.section("scheduler"))
     queue = _queue(root.section("queue"), scheduler)
     root.accept("teams")
-    teams = read_teams(stack, raw.get("teams"))
+    teams = read_teams(stack, raw.get("teams")).with_default_pool_slots(by_min=scheduler.backend == "default")
     leaves = [team.name for team in teams.leaves()]
     default_team = root.string("defaultTeam", leaves[0])
     if default_team not in leaves:
@@ -209,6 +243,7 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
         airflow = replace(airflow, job_tasks=True)  # queued Job tasks need the chart's Job RBAC
     root.accept(*SECRET_KEYS)
     root.finish()
+    airflow = _sized_concurrency(stack, airflow, keda, scheduler, teams)
     return Settings(stack=stack, namespace=namespace, airflow=airflow, database=database, keda=keda,
                     scheduler=scheduler, queue=queue, teams=teams, default_team=default_team,
                     local_disk=local_disk, pools=pools)
@@ -251,7 +286,7 @@ def _airflow(section: Section) -> AirflowSettings:
             repo=block.string("repo"),
             branch=block.string("branch", "main"),
             sub_path=block.string("subPath", "dags"),
-            period=block.string("period", "60s", pattern=DURATION, pattern_help="must be a duration like 30s, 5m"),
+            period=block.string("period", "60s", pattern=GIT_SYNC_PERIOD, pattern_help="must be a duration like 30s, 5m"),
             credentials_secret=block.string("credentialsSecret", None),
         )
         block.finish()
@@ -273,14 +308,14 @@ def _airflow(section: Section) -> AirflowSettings:
 
 def _concurrency(section: Section) -> Concurrency:
     concurrency = Concurrency(
-        parallelism=section.integer("parallelism", 32, minimum=1),
+        parallelism=section.integer("parallelism", 0, minimum=1),  # 0: not given, sized later
         max_active_tasks_per_dag=section.integer("maxActiveTasksPerDag", 16, minimum=1),
         max_active_runs_per_dag=section.integer("maxActiveRunsPerDag", 16, minimum=1),
         worker_concurrency=section.integer("workerConcurrency", 16, minimum=1),
         worker_pods_creation_batch_size=section.integer("workerPodsCreationBatchSize", 16, minimum=1),
         task_publish_max_retries=section.integer("taskPublishMaxRetries", 0, minimum=-1),
     )
-    if concurrency.max_active_tasks_per_dag > concurrency.parallelism:
+    if concurrency.parallelism and concurrency.max_active_tasks_per_dag > concurrency.parallelism:
         raise section.error("maxActiveTasksPerDag", concurrency.max_active_tasks_per_dag,
                             f"must not exceed parallelism ({concurrency.parallelism})")
     section.finish()
@@ -370,6 +405,8 @@ def _scheduler(section: Section) -> SchedulerSettings:
         load_aware=load_aware, overcommit=overcommit,
         deschedule_low_node_load=section.boolean("descheduleLowNodeLoad", False),
         retain_queues=section.boolean("retainQueues", True),
+        max_queue_wait_seconds=section.duration("maxQueueWait", DEFAULT_MAX_QUEUE_WAIT[backend],
+                                                minimum_seconds=MIN_QUEUE_WAIT_SECONDS),
     )
     if backend == "default" and install:
         raise section.error("install", True, "the default kube-scheduler is part of the cluster; "
@@ -424,3 +461,76 @@ def _pools(root: Section, teams: TeamTree) -> tuple[Pool, ...]:
         names.add(pool.name)
         pools.append(pool)
     return tuple(pools)
+
+
+def _sized_concurrency(stack: str, airflow: AirflowSettings, keda: Keda, scheduler: SchedulerSettings,
+                       teams: TeamTree) -> AirflowSettings:
+    """Airflow's limits sized to the team tree, or refused when a given value cannot fit it.
+
+    KubernetesExecutor tasks whose pods wait for their quota count against `[core] parallelism`
+    for every executor: parallelism must hold every team pool's slots AND the Celery workers'
+    capacity (unset, it is exactly that, and at least Airflow's 32). On the default backend a
+    pod beyond the namespace ResourceQuota is refused at creation and its task fails: the team
+    pools must not admit more than the quota holds.
+    """
+    concurrency = airflow.concurrency
+    kubernetes = "KubernetesExecutor" in airflow.executors
+    leaves = teams.leaves()
+    parts = []
+    team_slots = sum(team.pool_slots for team in leaves) if kubernetes else 0
+    if kubernetes:
+        largest = sorted(leaves, key=lambda team: -team.pool_slots)
+        shown = ", ".join(f"{team.name} {team.pool_slots}" for team in largest[:5])
+        shown += f", ... {len(leaves) - 5} more" if len(leaves) > 5 else ""
+        parts.append(f"team pool slots {team_slots} ({shown})")
+    celery = 0
+    if "CeleryExecutor" in airflow.executors:
+        workers = keda.max_replicas if keda.enabled else airflow.celery_worker_replicas
+        celery = concurrency.worker_concurrency * workers
+        parts.append(f"Celery capacity {celery} (workerConcurrency {concurrency.worker_concurrency} x "
+                     f"{workers} worker{'s' if workers != 1 else ''}{' at KEDA maxReplicas' if keda.enabled else ''})")
+    needed = team_slots + celery
+    if not concurrency.parallelism:
+        concurrency = replace(concurrency, parallelism=max(AIRFLOW_DEFAULT_PARALLELISM, needed))
+        if concurrency.max_active_tasks_per_dag > concurrency.parallelism:
+            raise ConfigError(stack, "airflow.concurrency.maxActiveTasksPerDag", concurrency.max_active_tasks_per_dag,
+                              f"must not exceed parallelism ({concurrency.parallelism}, sized from the teams)")
+    elif kubernetes and concurrency.parallelism < needed:
+        raise ConfigError(stack, "airflow.concurrency.parallelism", concurrency.parallelism,
+                          f"must be at least {needed} = {' + '.join(parts)}: KubernetesExecutor tasks waiting "
+                          "for their quota hold parallelism slots, so a smaller value lets a full quota "
+                          "stop every other task; raise parallelism or lower poolSlots/workers")
+    if kubernetes and scheduler.backend == "default":
+        _check_pools_fit_quota(stack, teams)
+    return replace(airflow, concurrency=concurrency)
+
+
+def _under(teams: TeamTree, top: Team) -> list[Team]:
+    """The leaf teams of `top`'s subtree (itself when it is a leaf)."""
+    leaves = []
+    for team in teams.leaves():
+        current: Optional[str] = team.name
+        while current is not None and current != top.name:
+            current = teams.get(current).parent
+        if current == top.name:
+            leaves.append(team)
+    return leaves
+
+
+def _check_pools_fit_quota(stack: str, teams: TeamTree) -> None:
+    for top in teams.children(None):
+        leaves = _under(teams, top)
+        for resource, ceiling in top.max.items():
+            if resource not in ("cpu", "memory"):
+                continue
+            need = {team.name: team.pool_slots * parse_quantity(getattr(team.task_resources, resource))
+                    for team in leaves}
+            if sum(need.values()) > parse_quantity(ceiling):
+                biggest = max(leaves, key=lambda team: need[team.name])
+                total = format_quantity(resource, sum(need.values()))
+                raise ConfigError(
+                    stack, f"teams[{biggest.name}].poolSlots", biggest.pool_slots,
+                    f"team pools under '{top.name}' admit tasks requesting {total} {resource} in all "
+                    f"(poolSlots x taskResources.{resource}), more than its max.{resource} {ceiling}: on the "
+                    "default scheduler the namespace ResourceQuota refuses the extra pods and their tasks "
+                    "fail; lower poolSlots or taskResources, or raise max")

@@ -33,6 +33,34 @@ def merge_config(*blocks: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str
     return merged
 
 
+# A task's Execution API token must outlive its wait in the queue plus its pod's start.
+POD_START_MARGIN_SECONDS = 900
+MAX_QUEUED_CHECK_INTERVAL_SECONDS = 120  # Airflow's default check interval
+
+
+def queue_wait_config(wait_seconds: int) -> dict[str, dict[str, Any]]:
+    """Airflow's clocks for a task whose pod waits `wait_seconds` for its quota.
+
+    * `[scheduler] task_queued_timeout`: a task queued longer is revoked (its pod deleted).
+    * `[scheduler] num_stuck_in_queued_retries` 0: Airflow would otherwise requeue it twice,
+      each time deleting the Pending pod (losing its place in the batch queue) and waiting the
+      timeout again, before failing it without its retries: one wait, then a clear failure.
+    * `[scheduler] task_queued_timeout_check_interval`: a tenth of the wait (at most Airflow's
+      120 s), so the failure comes close to the wait.
+    * `[execution_api] jwt_expiration_time`: the token is minted when the task is queued; a pod
+      that starts after it expired fails with 403 "Signature has expired".
+    """
+    return {
+        "scheduler": {
+            "task_queued_timeout": float(wait_seconds),
+            "task_queued_timeout_check_interval": float(
+                max(5, min(MAX_QUEUED_CHECK_INTERVAL_SECONDS, wait_seconds // 10))),
+            "num_stuck_in_queued_retries": 0,
+        },
+        "execution_api": {"jwt_expiration_time": wait_seconds + POD_START_MARGIN_SECONDS},
+    }
+
+
 def airflow_config(settings: Settings, extra: Mapping[str, Mapping[str, Any]] = {}) -> dict[str, dict[str, Any]]:
     """The chart's `config` (airflow.cfg). `[core] executor` is left to the chart's `executor`."""
     concurrency = settings.airflow.concurrency
@@ -42,8 +70,10 @@ def airflow_config(settings: Settings, extra: Mapping[str, Mapping[str, Any]] = 
             "max_active_tasks_per_dag": concurrency.max_active_tasks_per_dag,
             "max_active_runs_per_dag": concurrency.max_active_runs_per_dag,
             "load_examples": "False",
+            "execution_api_server_url": CHART.execution_api_url(settings.namespace),
         },
         "celery": {"worker_concurrency": concurrency.worker_concurrency},
+        **queue_wait_config(settings.scheduler.max_queue_wait_seconds),
     }
     if "KubernetesExecutor" in settings.airflow.executors:
         base["kubernetes_executor"] = {

@@ -8,7 +8,7 @@ queues cannot hold pods), so pod templates exist for leaf teams.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Mapping, Optional
 
@@ -50,9 +50,10 @@ class Team:
     image: Optional[str] = None  # fused worker image; None: the stack's Airflow image
     business_image: Optional[str] = None  # base of the fused image build context
     task_resources: TaskResources = field(default_factory=TaskResources)
-    pool_slots: int = 16
+    pool_slots: int = 16  # the stack's poolSlots, else TeamTree.with_default_pool_slots()
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple = ()
+    retries: Optional[int] = None  # None: Settings.task_retries decides by preemptibility
 
     @property
     def priority_value(self) -> int:
@@ -91,6 +92,17 @@ class TeamTree:
     def leaves(self) -> list[Team]:
         return [team for team in self.teams if not self.is_parent(team.name)]
 
+    def with_default_pool_slots(self, by_min: bool) -> "TeamTree":
+        """Teams without poolSlots get as many as their max (or min) holds at their task request.
+
+        `by_min` where one namespace quota stands for the whole tree (the default scheduler):
+        siblings' mins always fit their parent, siblings' maxes need not.
+        """
+        return TeamTree(tuple(
+            team if team.pool_slots else replace(
+                team, pool_slots=default_pool_slots(team.min if by_min else team.max, team.task_resources))
+            for team in self.teams))
+
     def depth_first(self) -> list[Team]:
         """Parents before children: the order objects must be created in."""
         ordered: list[Team] = []
@@ -102,6 +114,13 @@ class TeamTree:
 
         visit(None)
         return ordered
+
+
+def default_pool_slots(share: Mapping[str, str], task: TaskResources) -> int:
+    """As many tasks as `share` holds at the team's default task request (at least one)."""
+    fits = [int(parse_quantity(share[resource]) // parse_quantity(request))
+            for resource, request in (("cpu", task.cpu), ("memory", task.memory)) if resource in share]
+    return max(1, min(fits)) if fits else 1
 
 
 def _resources(section: Section, name: str) -> dict[str, str]:
@@ -150,9 +169,10 @@ def _read_team(stack: str, index: int, raw: Any) -> Team:
         image=section.string("image", None),
         business_image=section.string("businessImage", None),
         task_resources=task_resources,
-        pool_slots=section.integer("poolSlots", 16, minimum=1),
+        pool_slots=section.integer("poolSlots", 0, minimum=1),  # 0: not given
         node_selector=section.string_map("nodeSelector"),
         tolerations=tuple(dict(item) for item in tolerations),
+        retries=section.integer("taskRetries", None, minimum=0, maximum=100),
     )
     section.finish()
     return team

@@ -285,6 +285,8 @@ def build_catalog(settings: Settings, pod_marks: Mapping[str, PodMarks]) -> dict
             "annotations": dict(marks.annotations),
             "priority_class_name": marks.priority_class_name,
             "pool": team.pool,
+            # Default retries of the team's tasks (preempted pods fail their task); null: none.
+            "task_retries": settings.task_retries(team),
         }
     return {
         "stack": settings.stack,

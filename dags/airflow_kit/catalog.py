@@ -140,6 +140,7 @@ class Team:
     annotations: Mapping[str, str] = field(default_factory=dict)
     priority_class_name: str | None = None
     pool: str | None = None
+    task_retries: int | None = None  # set when the team's pods can be preempted
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ def _parse_team(name: str, raw: Mapping[str, Any], directory: str, path: str) ->
         annotations=dict(raw.get("annotations") or {}),
         priority_class_name=raw.get("priority_class_name"),
         pool=raw.get("pool"),
+        task_retries=raw.get("task_retries"),
     )
 
 

@@ -121,6 +121,7 @@ def on_kubernetes(
     image: str | None = None,
     *,
     pool: bool | str = True,
+    retries: int | None = None,
     catalog: Catalog | None = None,
 ) -> dict[str, Any]:
     """Operator kwargs that run the task on the KubernetesExecutor as ``team``.
@@ -138,6 +139,9 @@ def on_kubernetes(
     :param image: another image than the team's fused image (same container ``base``)
     :param pool: ``True`` (default) uses the team's pool from teams.json (a pool must exist in
         Airflow, else the task is never scheduled); ``False`` leaves the pool out; a string names one.
+    :param retries: the task's retries; ``None`` (default) takes the team's ``task_retries`` from
+        teams.json, which the kit sets when the team's pods can be preempted (a preempted or evicted
+        pod fails its task and uses a retry). A value here, or the team's, wins over ``default_args``.
     """
     catalog = catalog or load_catalog()
     t = catalog.team(team)
@@ -168,4 +172,8 @@ def on_kubernetes(
             out["pool"] = t.pool
     elif pool:
         out["pool"] = pool
+    if retries is None:
+        retries = t.task_retries
+    if retries is not None:
+        out["retries"] = retries
     return out

@@ -160,6 +160,9 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
             kwargs["schedulername"] = t.scheduler_name
         if kwargs.get("priority_class_name") is None:
             kwargs["priority_class_name"] = t.priority_class_name
+        if kwargs.get("retries") is None and t.task_retries is not None:
+            # default_args are already in kwargs here: only a task without retries gets the team's.
+            kwargs["retries"] = t.task_retries
         kwargs["labels"] = {**t.labels, **(kwargs.get("labels") or {})}
         kwargs["annotations"] = {**t.annotations, **(kwargs.get("annotations") or {})}
         if kwargs.get("container_resources") is None:

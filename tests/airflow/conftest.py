@@ -168,6 +168,7 @@ def write_catalog(
             "annotations": team["annotations"],
             "priority_class_name": team["priority_class_name"],
             "pool": team["pool"],
+            "task_retries": raw.get("task_retries"),
         }
     catalog = {
         "stack": stack,

@@ -229,3 +229,16 @@ def test_volcano_marks_reach_the_pod(catalog_dir, build_executor_pod):
     pod = build_executor_pod(FakeTask(on_kubernetes("etl")))
     assert pod["spec"]["schedulerName"] == "volcano"
     assert pod["metadata"]["annotations"]["scheduling.volcano.sh/queue-name"] == "etl"
+
+
+def test_preemptible_team_tasks_get_the_catalogs_retries(catalog_dir):
+    from airflow_kit.catalog import load_catalog
+    from tests.airflow.conftest import DEFAULT_TEAMS
+
+    teams = {name: dict(team) for name, team in DEFAULT_TEAMS.items()}
+    first, second = sorted(teams)[:2]
+    teams[first]["task_retries"] = 2  # the kit sets this where pods can be preempted
+    catalog = load_catalog(str(catalog_dir(teams=teams)))
+    assert on_kubernetes(first, catalog=catalog)["retries"] == 2
+    assert on_kubernetes(first, retries=0, catalog=catalog)["retries"] == 0  # the author's choice wins
+    assert "retries" not in on_kubernetes(second, catalog=catalog)  # DAG default_args stay in charge

@@ -63,7 +63,24 @@ CASES = [
     ("string-concurrency", "local", "airflow.concurrency.workerConcurrency", "many",
      "stack 'local': airflow-kit:airflow.concurrency.workerConcurrency = 'many': must be an integer >= 1"),
     ("tasks-per-dag-above-parallelism", "local", "airflow.concurrency.maxActiveTasksPerDag", 64,
-     "stack 'local': airflow-kit:airflow.concurrency.maxActiveTasksPerDag = 64: must not exceed parallelism (8)"),
+     "stack 'local': airflow-kit:airflow.concurrency.maxActiveTasksPerDag = 64: must not exceed parallelism (16)"),
+    ("parallelism-below-team-pools-and-celery", "local", "airflow.concurrency.parallelism", 10,
+     "stack 'local': airflow-kit:airflow.concurrency.parallelism = 10: must be at least 12 = team pool slots 8 "
+     "(dev 8) + Celery capacity 4 (workerConcurrency 4 x 1 worker): KubernetesExecutor tasks waiting for their "
+     "quota hold parallelism slots, so a smaller value lets a full quota stop every other task; raise "
+     "parallelism or lower poolSlots/workers"),
+    ("team-pools-above-the-namespace-quota", "local", "teams.0.taskResources.cpu", "1",
+     "stack 'local': airflow-kit:teams[dev].poolSlots = 8: team pools under 'dev' admit tasks requesting 8 cpu "
+     "in all (poolSlots x taskResources.cpu), more than its max.cpu 4: on the default scheduler the namespace "
+     "ResourceQuota refuses the extra pods and their tasks fail; lower poolSlots or taskResources, or raise max"),
+    ("queue-wait-not-a-duration", "local", "scheduler.maxQueueWait", "2 days",
+     "stack 'local': airflow-kit:scheduler.maxQueueWait = '2 days': must be a duration like 90s, 30m or 6h, "
+     "at least 30s"),
+    ("queue-wait-too-short", "local", "scheduler.maxQueueWait", "10s",
+     "stack 'local': airflow-kit:scheduler.maxQueueWait = '10s': must be a duration like 90s, 30m or 6h, "
+     "at least 30s"),
+    ("negative-task-retries", "local", "teams.0.taskRetries", -1,
+     "stack 'local': airflow-kit:teams[dev].taskRetries = -1: must be an integer from 0 to 100"),
     ("keda-min-above-max", "staging", "keda.minReplicas", 9,
      "stack 'staging': airflow-kit:keda.minReplicas = 9: must not exceed maxReplicas (8)"),
     ("keda-without-celery", "staging", "airflow.executors", ["KubernetesExecutor"],
@@ -103,7 +120,7 @@ CASES = [
     ("unknown-team-key", "local", "teams.0.prority", "batch",
      "stack 'local': airflow-kit:teams[dev].prority = 'batch': unknown key (did you mean 'priority'?); known "
      "keys: businessImage, image, max, min, name, nodeSelector, overcommit, parent, poolSlots, priority, "
-     "taskResources, tolerations, weight"),
+     "taskResources, taskRetries, tolerations, weight"),
     ("unknown-priority", "local", "teams.0.priority", "urgent",
      "stack 'local': airflow-kit:teams[dev].priority = 'urgent': must be one of prod, mid, batch, free"),
     ("default-team-unknown", "local", "defaultTeam", "ops",
