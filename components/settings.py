@@ -149,6 +149,8 @@ class SchedulerSettings:
     retain_queues: bool = True
     # Seconds a task may stay queued (its pod Pending for quota) before Airflow fails it.
     max_queue_wait_seconds: int = 6 * 3600
+    # Koordinator: seconds a quota may stay above its share before its borrowed pods are evicted.
+    reclaim_delay_seconds: int = 120
 
     @property
     def scheduler_name(self) -> str:
@@ -407,6 +409,7 @@ def _scheduler(section: Section) -> SchedulerSettings:
         retain_queues=section.boolean("retainQueues", True),
         max_queue_wait_seconds=section.duration("maxQueueWait", DEFAULT_MAX_QUEUE_WAIT[backend],
                                                 minimum_seconds=MIN_QUEUE_WAIT_SECONDS),
+        reclaim_delay_seconds=section.duration("reclaimDelay", "120s"),
     )
     if backend == "default" and install:
         raise section.error("install", True, "the default kube-scheduler is part of the cluster; "

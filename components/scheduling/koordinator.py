@@ -178,13 +178,34 @@ def load_aware_args(settings: "Settings") -> dict[str, Any]:
     }
 
 
+def elastic_quota_args(settings: "Settings") -> dict[str, Any]:
+    """The quota tree as the stack states it (koord-scheduler's defaults say otherwise).
+
+    * `enableCheckParentQuota`: a parent's max bounds its whole subtree (off by default: a
+      parent then exceeds its max by the sum of its children's borrowing);
+    * `monitorAllQuotas`: pods of a quota above its runtime share are evicted after
+      `delayEvictTime`, so capacity a team borrowed is given back (off by default: never);
+    * `delayEvictTime`: `scheduler.reclaimDelay`.
+    The chart's own keys (`quotaGroupNamespace`) stay as rendered.
+    """
+    return {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "ElasticQuotaArgs",
+        "enableCheckParentQuota": True,
+        "monitorAllQuotas": True,
+        "delayEvictTime": f"{settings.scheduler.reclaim_delay_seconds}s",
+    }
+
+
 def scheduler_config_override(settings: "Settings") -> dict[str, Any]:
     """The part of KubeSchedulerConfiguration the kit sets (merged by profile and plugin name)."""
+    plugins = [{"name": "ElasticQuota", "args": elastic_quota_args(settings)}]
+    if settings.scheduler.load_aware.enabled:
+        plugins.append({"name": "LoadAwareScheduling", "args": load_aware_args(settings)})
     document = {
         "apiVersion": "kubescheduler.config.k8s.io/v1",
         "kind": "KubeSchedulerConfiguration",
-        "profiles": [{"schedulerName": SCHEDULER_NAME,
-                      "pluginConfig": [{"name": "LoadAwareScheduling", "args": load_aware_args(settings)}]}],
+        "profiles": [{"schedulerName": SCHEDULER_NAME, "pluginConfig": plugins}],
     }
     return _override(SCHEDULER_CONFIG, {SCHEDULER_CONFIG: _yaml(document)})
 
@@ -232,9 +253,7 @@ def descheduler_config_override(settings: "Settings") -> dict[str, Any]:
 def chart_overrides(settings: "Settings") -> list[dict[str, Any]]:
     if not settings.scheduler.install:
         return []
-    overrides = []
-    if settings.scheduler.load_aware.enabled:
-        overrides.append(scheduler_config_override(settings))
+    overrides = [scheduler_config_override(settings)]
     if settings.scheduler.overcommit.enabled:
         overrides.append(slo_config_override(settings))
     if settings.scheduler.deschedule_low_node_load:

@@ -12,7 +12,7 @@ What the plan holds:
     running tasks;
   - tier 1: priority, gang, conformance; tier 2: overcommit (`overcommit-factor` from
     `scheduler.overcommit.queueOvercommitFactor`: queue admission only), drf, predicates,
-    then `capacity` with `enabledHierarchy: true` when the team tree has depth > 1 (only
+    then `capacity` with `enableHierarchy: true` when the team tree has depth > 1 (only
     the capacity plugin understands `parent`), else `proportion`; nodeorder; and `usage`
     (load-aware: integer thresholds cpu/mem from `scheduler.loadAware`) with a top-level
     `metrics:` section {type: prometheus, address, interval} - or `binpack` when load-aware
@@ -82,7 +82,7 @@ def overcommit_teams(settings: "Settings") -> list[Team]:
 def scheduler_config(settings: "Settings") -> dict[str, Any]:
     scheduler = settings.scheduler
     load = scheduler.load_aware
-    queue_plugin: dict[str, Any] = ({"name": "capacity", "enabledHierarchy": True} if hierarchical(settings)
+    queue_plugin: dict[str, Any] = ({"name": "capacity", "enableHierarchy": True} if hierarchical(settings)
                                     else {"name": "proportion"})
     second_tier: list[dict[str, Any]] = [
         {"name": "overcommit", "arguments": {"overcommit-factor": scheduler.overcommit.queue_overcommit_factor}},
@@ -195,7 +195,7 @@ def plan(settings: "Settings") -> SchedulingPlan:
 def notes(settings: "Settings") -> tuple[str, ...]:
     found = []
     if not settings.scheduler.install:
-        plugin = "capacity (enabledHierarchy: true)" if hierarchical(settings) else "proportion"
+        plugin = "capacity (enableHierarchy: true)" if hierarchical(settings) else "proportion"
         found.append(f"volcano install: false: the kit does not configure vc-scheduler; its queues need the {plugin} "
                      "plugin (volcano.scheduler_config_text(settings) prints the kit's configuration)")
     if settings.scheduler.overcommit.enabled and settings.scheduler.install:

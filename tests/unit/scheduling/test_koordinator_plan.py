@@ -120,7 +120,10 @@ def test_scheduler_config_carries_the_stacks_load_aware_thresholds(plan_of):
     document = yaml.safe_load(manifest["data"]["koord-scheduler-config"])
     (profile,) = document["profiles"]
     assert profile["schedulerName"] == "koord-scheduler"
-    (plugin,) = profile["pluginConfig"]
+    quota, plugin = profile["pluginConfig"]
+    assert quota == {"name": "ElasticQuota", "args": {
+        "apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "ElasticQuotaArgs",
+        "enableCheckParentQuota": True, "monitorAllQuotas": True, "delayEvictTime": "120s"}}
     assert plugin["name"] == "LoadAwareScheduling"
     assert plugin["args"] == {
         "apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "LoadAwareSchedulingArgs",

@@ -58,7 +58,7 @@ def test_flat_tree_uses_proportion_and_guarantee():
 
 def test_hierarchy_turns_on_the_capacity_plugin(plan_of):
     plugins = _plugins(_config(plan_of("volcano")))
-    assert plugins["capacity"] == {"name": "capacity", "enabledHierarchy": True}
+    assert plugins["capacity"] == {"name": "capacity", "enableHierarchy": True}
     assert "proportion" not in plugins
 
 
@@ -126,7 +126,7 @@ def test_existing_volcano_gets_queues_only(settings_of):
     plan = volcano.plan(settings)
     assert plan.charts == ()
     assert len(plan.custom_resources) == len(EXPECTED_QUEUES)
-    assert any("capacity (enabledHierarchy: true)" in note for note in volcano.notes(settings))
+    assert any("capacity (enableHierarchy: true)" in note for note in volcano.notes(settings))
 
 
 def test_child_capability_must_not_exceed_the_parents():
