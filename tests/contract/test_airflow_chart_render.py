@@ -1,0 +1,140 @@
+"""The REAL Airflow chart (1.19.0, ../shared/reference/charts) rendered with each stack's values.
+
+What a user hits first when a name the kit shares with the chart is wrong: a task pod that
+mounts a ConfigMap nobody created stays ContainerCreating and KubernetesExecutor never notices.
+So: run the kit's program (under mocks) for every stack, take the values it passes to the
+chart, render the chart with `helm template`, and check that every ConfigMap, Secret and
+ServiceAccount each team's pod template refers to exists among the chart's objects and the
+kit's own, and that the mounted airflow.cfg tells the task where the Execution API is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+from typing import Any, Iterable
+
+import pytest
+import yaml
+
+from components import versions
+from tests.conftest import REPO, STACKS, required_secrets, stack_file_config
+from tests.contract.reference import reference_dir
+from tests.measurements import MEASURED
+from tests.pulumi_harness import evaluate
+
+CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
+KIND_OF_TYPE = {"kubernetes:core/v1:Secret": "Secret", "kubernetes:core/v1:ConfigMap": "ConfigMap",
+                "kubernetes:core/v1:ServiceAccount": "ServiceAccount"}
+
+
+def helm_binary() -> str:
+    tools = pathlib.Path(os.environ.get("AIRFLOW_KIT_TOOLS", REPO / ".tools")) / "bin" / "helm"
+    found = str(tools) if tools.exists() else shutil.which("helm")
+    if not found:
+        pytest.skip("helm not built (scripts/tools.sh --only helm)")
+    return found
+
+
+def airflow_chart_package() -> pathlib.Path:
+    package = reference_dir() / "charts" / f"airflow-{versions.AIRFLOW_CHART_VERSION}.tgz"
+    if not package.exists():
+        pytest.skip(f"{package} missing")
+    return package
+
+
+def render(stack: str, tmp_path: pathlib.Path) -> tuple[list[dict], list[dict], dict[str, str]]:
+    """(chart objects, kit objects, pod template files) for one stack."""
+    result = evaluate(stack, stack_file_config(stack), required_secrets(stack))
+    assert result.error is None, repr(result.error)
+    (chart,) = [r for r in result.resources if r.typ == CHART_TYPE and r.name == "airflow"]
+    values_file = tmp_path / f"{stack}-values.yaml"
+    values_file.write_text(yaml.safe_dump(chart.inputs["values"]))
+    namespace = chart.inputs["namespace"]
+    started = time.perf_counter()
+    rendered = subprocess.run(
+        [helm_binary(), "template", chart.inputs["name"], str(airflow_chart_package()), "--namespace", namespace,
+         "-f", str(values_file)], capture_output=True, text=True, timeout=300)
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    MEASURED[f"helm template of the real Airflow chart, stack {stack}"] = f"{time.perf_counter() - started:.1f} s"
+    chart_objects = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
+    kit_objects = [{"kind": KIND_OF_TYPE[r.typ], **r.inputs} for r in result.resources if r.typ in KIND_OF_TYPE]
+    templates = {}
+    for obj in kit_objects:
+        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "airflow-kit-pod-templates":
+            templates = {name: text for name, text in obj["data"].items() if name.endswith(".yaml")}
+    assert templates, "the kit rendered no pod templates"
+    return chart_objects, kit_objects, templates
+
+
+def references(pod: dict) -> Iterable[tuple[str, str]]:
+    """(kind, name) of every object a pod needs to start."""
+    spec = pod["spec"]
+    yield "ServiceAccount", spec.get("serviceAccountName", "default")
+    for volume in spec.get("volumes", []):
+        if "configMap" in volume and not volume["configMap"].get("optional"):
+            yield "ConfigMap", volume["configMap"]["name"]
+        if "secret" in volume and not volume["secret"].get("optional"):
+            yield "Secret", volume["secret"]["secretName"]
+    for container in spec.get("initContainers", []) + spec["containers"]:
+        for env in container.get("env", []):
+            source = env.get("valueFrom", {})
+            for key, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
+                if key in source and not source[key].get("optional"):
+                    yield kind, source[key]["name"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("chart")
+    cache: dict[str, Any] = {}
+
+    def get(stack: str):
+        if stack not in cache:
+            cache[stack] = render(stack, tmp)
+        return cache[stack]
+
+    return get
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_object_a_team_pod_template_needs_exists(stack, rendered):
+    chart_objects, kit_objects, templates = rendered(stack)
+    existing = {(obj["kind"], obj["metadata"]["name"]) for obj in chart_objects + kit_objects}
+    for name, text in sorted(templates.items()):
+        pod = yaml.safe_load(text)
+        missing = sorted(set(references(pod)) - existing)
+        assert not missing, f"stack {stack}, template {name}: nothing creates {missing}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_mounted_airflow_cfg_points_tasks_at_the_execution_api(stack, rendered):
+    chart_objects, _, templates = rendered(stack)
+    by_name = {(obj["kind"], obj["metadata"]["name"]): obj for obj in chart_objects}
+    pod = yaml.safe_load(templates["pod_template_file.yaml"])
+    (config_volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == "config"]
+    configmap = by_name[("ConfigMap", config_volume["configMap"]["name"])]
+    cfg = configmap["data"]["airflow.cfg"]
+    namespace = stack_file_config(stack).get("namespace", "airflow")
+    assert f"execution_api_server_url = http://airflow-api-server.{namespace}:8080/execution/" in cfg
+    service = by_name[("Service", "airflow-api-server")]
+    assert 8080 in [port["port"] for port in service["spec"]["ports"]]
+    assert "task_queued_timeout = " in cfg and "num_stuck_in_queued_retries = 0" in cfg
+
+
+def test_a_wrong_configmap_name_would_be_caught(rendered):
+    """Negative control: the check above fails for the name the kit used to write."""
+    chart_objects, kit_objects, _ = rendered("local")
+    existing = {(obj["kind"], obj["metadata"]["name"]) for obj in chart_objects + kit_objects}
+    assert ("ConfigMap", "airflow-config") in existing
+    assert ("ConfigMap", "airflow-airflow-config") not in existing
+
+
+def test_chart_objects_render_the_same_twice(rendered, tmp_path):
+    first = json.dumps(rendered("prod")[0], sort_keys=True)
+    second = json.dumps(render("prod", tmp_path)[0], sort_keys=True)
+    assert first == second  # nothing random in the chart's output: a second `pulumi up` has no diff
