@@ -73,9 +73,10 @@ class LocalCluster:
     def kubeconfig(self) -> str:
         return str(self.directory / "kubeconfig")
 
-    def start(self) -> None:
+    def start(self, *args: str) -> None:
+        """`scripts/local-cluster.sh start` with `args` (default: 3 fake nodes and the controllers)."""
         started = time.perf_counter()
-        run([str(REPO / "scripts" / "local-cluster.sh"), "start", str(self.directory), "--nodes", "3"],
+        run([str(REPO / "scripts" / "local-cluster.sh"), "start", str(self.directory), *(args or ("--nodes", "3"))],
             self.env, timeout=300)
         self.start_seconds = time.perf_counter() - started
         for line in (self.directory / "ports.env").read_text().splitlines():

@@ -1,0 +1,275 @@
+"""The real batch schedulers reading the configuration the kit produces.
+
+For each backend: a throwaway control plane (scripts/local-cluster.sh, no kube controllers)
+with kwok nodes sized so the team quotas contend; the kit's objects (namespace, quotas or
+queues, priority classes, pod templates) applied by a real `pulumi up`; the scheduler's
+configuration rendered from the real chart in ../shared/reference/charts with the kit's
+values and the kit's own merge (components.scheduling.layer.apply_override, the function the
+Pulumi transform runs); and the real scheduler, built by scripts/tools.sh, as a host process
+listening on loopback. Task pods are made from the kit's team templates the way the
+KubernetesExecutor makes them. Everything skips, naming what is missing, without the tools or
+the reference folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+from typing import Any, Callable, Iterable, Optional
+
+import pytest
+import yaml
+
+from components.config_reader import PROJECT
+from components.settings import SECRET_KEYS
+from tests.contract.reference import reference_dir
+from tests.e2e.conftest import TOOLS, LocalCluster, PulumiProject, _tool, run
+
+SECRETS = {key: f"sched-{key}-value-5b1e" for key in SECRET_KEYS}
+SECRETS["fernetKey"] = "ZmRnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGY="
+NODE_CPU, NODE_MEMORY = 8, "32Gi"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def require_tools(*names: str) -> None:
+    missing = [name for name in names if _tool(name) is None]
+    if missing:
+        pytest.skip(f"not built: {', '.join(missing)} (run scripts/tools.sh; see .tools/status.txt)")
+
+
+def kwok_node(name: str, cpu: int = NODE_CPU, memory: str = NODE_MEMORY) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                     "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                                "kubernetes.io/arch": "amd64", "type": "kwok"}},
+        "status": {"allocatable": {"cpu": str(cpu), "memory": memory, "pods": "110"},
+                   "capacity": {"cpu": str(cpu), "memory": memory, "pods": "110"}},
+    }
+
+
+def dra_stub_crds() -> list[dict]:
+    """Schedulers built on Kubernetes 1.35 clients wait for `resource.k8s.io/v1` informers that a
+    1.33 API server does not serve; empty CRDs of those kinds let them start."""
+    crds = []
+    for kind, plural, scope in (("ResourceClaim", "resourceclaims", "Namespaced"),
+                                ("ResourceSlice", "resourceslices", "Cluster"),
+                                ("DeviceClass", "deviceclasses", "Cluster")):
+        crds.append({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.resource.k8s.io",
+                         "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes/kubernetes/pull/1"}},
+            "spec": {"group": "resource.k8s.io", "scope": scope,
+                     "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()},
+                     "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                         "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+        })
+    return crds
+
+
+class Scheduler:
+    """A scheduler binary as a host process; stopped by its PID."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: pathlib.Path):
+        self.name, self.log = name, log
+        self.process = subprocess.Popen([_tool(name) or name, *args], env=env, stdout=log.open("w"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+class SchedulerCluster:
+    """One backend's cluster: nodes, the kit's stack, and the pods made from its templates."""
+
+    def __init__(self, cluster: LocalCluster, project: PulumiProject, namespace: str):
+        self.cluster, self.project, self.namespace = cluster, project, namespace
+        self.schedulers: list[Scheduler] = []
+        self.samples: list[dict[str, dict[str, int]]] = []  # every count taken while settling
+
+    def apply(self, objects: Iterable[dict], server_side: bool = False) -> None:
+        document = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+        args = ["kubectl", "--kubeconfig", self.cluster.kubeconfig, "apply", "-f", "-"]
+        if server_side:
+            args.insert(4, "--server-side")
+        result = subprocess.run(args, input=json.dumps(document), env=self.cluster.env, capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    def get(self, *args: str) -> Any:
+        return json.loads(self.cluster.kubectl("get", *args, "-o", "json").stdout)
+
+    def template(self, team: str) -> dict:
+        configmap = self.get("configmap", "airflow-kit-pod-templates", "-n", self.namespace)
+        return yaml.safe_load(configmap["data"][f"{team}.yaml"])
+
+    def submit(self, team: str, count: int, prefix: Optional[str] = None, **changes: Any) -> list[str]:
+        """`count` task pods from the team's template, named and labelled as KubernetesExecutor does."""
+        base = self.template(team)
+        pods, names = [], []
+        for index in range(count):
+            pod = json.loads(json.dumps(base))
+            name = f"{prefix or team}-task-{index}"
+            pod["metadata"]["name"] = name
+            pod["metadata"]["namespace"] = self.namespace
+            pod["metadata"]["labels"].update({"kubernetes_executor": "True", "dag_id": "quota_probe",
+                                              "task_id": name})
+            # kwok keeps a deleted pod for its whole grace period (600 s in the template); a kubelet
+            # removes it as soon as the task process exits.
+            pod["spec"]["terminationGracePeriodSeconds"] = 5
+            for key, value in changes.items():
+                pod["spec"][key] = value
+            pods.append(pod)
+            names.append(name)
+        self.apply(pods)
+        return names
+
+    def pods(self) -> list[dict]:
+        return self.get("pods", "-n", self.namespace)["items"]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Bound and pending task pods per team."""
+        result: dict[str, dict[str, int]] = {}
+        for pod in self.pods():
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
+            team = pod["metadata"]["labels"].get("airflow-kit/team", "?")
+            state = "bound" if pod["spec"].get("nodeName") else "pending"
+            result.setdefault(team, {"bound": 0, "pending": 0})[state] += 1
+        return result
+
+    def pending_reasons(self, team: str) -> list[str]:
+        reasons = []
+        for pod in self.pods():
+            if pod["metadata"]["labels"].get("airflow-kit/team") == team and not pod["spec"].get("nodeName"):
+                for condition in pod.get("status", {}).get("conditions", []):
+                    if condition.get("type") == "PodScheduled" and condition.get("message"):
+                        reasons.append(condition["message"])
+        return reasons
+
+    def settle(self, done: Callable[[dict], bool], timeout: float = 90, stable: float = 4.0) -> dict:
+        """Poll the counts until `done(counts)` holds and stays the same for `stable` seconds."""
+        deadline = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while True:
+            for scheduler in self.schedulers:
+                assert scheduler.alive(), f"{scheduler.name} exited:\n{scheduler.tail()}"
+            counts = self.counts()
+            self.samples.append(counts)
+            if counts != last:
+                last, since = counts, time.monotonic()
+            if done(counts) and time.monotonic() - since >= stable:
+                return counts
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"--- {s.name}\n{s.tail()}" for s in self.schedulers)
+                raise AssertionError(f"scheduling did not settle: {counts}\n{logs}")
+            time.sleep(0.5)
+
+    def peak(self, *teams: str) -> int:
+        """The most pods these teams had bound together at any sample."""
+        return max((sum(sample.get(team, {}).get("bound", 0) for team in teams) for sample in self.samples),
+                   default=0)
+
+    def delete_pods(self, selector: str) -> None:
+        self.cluster.kubectl("delete", "pods", "-n", self.namespace, "-l", selector, "--wait=false",
+                             "--grace-period=0", "--force")
+
+    def start(self, name: str, args: list[str]) -> Scheduler:
+        scheduler = Scheduler(name, args, self.cluster.env, self.cluster.directory / "logs" / f"{name}.log")
+        self.schedulers.append(scheduler)
+        return scheduler
+
+    def stop(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.stop()
+
+
+def helm_render(chart: str, release: str, namespace: str, values: dict, tmp: pathlib.Path) -> list[dict]:
+    package = reference_dir() / "charts" / chart
+    if not package.exists():
+        pytest.skip(f"{package} missing")
+    require_tools("helm")
+    values_file = tmp / f"{release}-values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    result = subprocess.run([_tool("helm"), "template", release, str(package), "--namespace", namespace,
+                             "-f", str(values_file)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def configmap_data(objects: list[dict], name: str, key: str) -> str:
+    for obj in objects:
+        if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] == name:
+            return obj["data"][key]
+    raise AssertionError(f"the chart renders no ConfigMap {name}")
+
+
+@pytest.fixture(scope="module")
+def scheduler_cluster_factory(tools_env, tmp_path_factory, request):
+    """Start a cluster with `nodes` kwok nodes, apply CRDs, `pulumi up` the kit's stack."""
+    require_tools("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "etcd", "kube-apiserver",
+                  "kwok", "kubectl")
+    made: list[SchedulerCluster] = []
+
+    def make(stack: str, config: dict, crd_folders: Iterable[str], extra_objects: Iterable[dict] = (),
+             nodes: int = 3) -> SchedulerCluster:
+        crd_root = reference_dir() / "crds"
+        directory = tmp_path_factory.mktemp(f"{stack}-cluster")
+        cluster = LocalCluster(directory, tools_env)
+        try:
+            cluster.start("--nodes", "0", "--no-controllers")
+        except Exception:
+            print(cluster.logs())
+            cluster.stop()
+            raise
+        project = PulumiProject(tmp_path_factory.mktemp(f"{stack}-project"), tools_env, cluster.kubeconfig,
+                                stack, config)
+        sched = SchedulerCluster(cluster, project, config["namespace"])
+        made.append(sched)
+        crds = [*dra_stub_crds()]
+        for folder in crd_folders:
+            for path in sorted((crd_root / folder).glob("*.yaml")):
+                crds.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
+        sched.apply(crds, server_side=True)
+        cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
+        sched.apply([kwok_node(f"node-{index}") for index in range(nodes)])
+        cluster.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
+        sched.apply(list(extra_objects))
+        project.init(SECRETS)
+        started = time.perf_counter()
+        project.up()
+        sched.up_seconds = time.perf_counter() - started
+        return sched
+
+    yield make
+    for sched in made:
+        sched.stop()
+        if request.session.testsfailed:
+            print(sched.cluster.logs())
+        sched.cluster.stop()
+
+
+# The e2e tier's session fixture (tools on PATH, Pulumi offline settings), shared here.
+from tests.e2e.conftest import tools_env  # noqa: E402,F401

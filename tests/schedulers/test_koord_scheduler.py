@@ -1,0 +1,149 @@
+"""koord-scheduler 1.8.0 (built from its Go module) placing the kit's task pods by the kit's quotas.
+
+Cluster: 3 kwok nodes of 8 cpu (24 in all). Tree (cpu; memory is never the limit):
+  data      min 12 max 20  {etl min 6 max 16 weight 2, analytics min 6 max 16 weight 1}
+  research  min 8  max 12
+Every task pod requests 1 cpu (the teams' taskResources), made from the kit's team template.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+import pytest
+import yaml
+
+from components.scheduling import koordinator
+from components.scheduling.layer import apply_override
+from components.settings import load_settings
+from tests.measurements import MEASURED
+from tests.schedulers.conftest import configmap_data, free_port, helm_render, require_tools
+
+pytestmark = pytest.mark.schedulers
+
+NAMESPACE = "airflow-koord"
+TASK = {"cpu": "1", "memory": "2Gi"}
+CONFIG = {
+    "namespace": NAMESPACE,
+    "airflow": {"chart": {"install": False}, "executors": ["CeleryExecutor", "KubernetesExecutor"]},
+    "scheduler": {"backend": "koordinator", "install": False, "reclaimDelay": "5s",
+                  "loadAware": {"cpuThresholdPercent": 65, "memoryThresholdPercent": 80}},
+    "teams": [
+        {"name": "data", "min": {"cpu": "12", "memory": "48Gi"}, "max": {"cpu": "20", "memory": "80Gi"}},
+        {"name": "etl", "parent": "data", "min": {"cpu": "6", "memory": "24Gi"},
+         "max": {"cpu": "16", "memory": "80Gi"}, "weight": 2, "priority": "batch", "taskResources": TASK},
+        {"name": "analytics", "parent": "data", "min": {"cpu": "6", "memory": "24Gi"},
+         "max": {"cpu": "16", "memory": "80Gi"}, "weight": 1, "taskResources": TASK},
+        {"name": "research", "min": {"cpu": "8", "memory": "32Gi"}, "max": {"cpu": "12", "memory": "48Gi"},
+         "priority": "prod", "taskResources": TASK},
+    ],
+}
+PRIORITY_CLASSES = [{"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
+                     "value": value} for name, value in (("koord-prod", 9000), ("koord-mid", 7000),
+                                                         ("koord-batch", 5000), ("koord-free", 3000))]
+
+
+def kit_scheduler_config(tmp_path, kubeconfig: str) -> str:
+    """The chart's koord-scheduler-config with the kit's merge, as a running install would have it."""
+    settings = load_settings("koord-real", CONFIG)
+    installed = load_settings("koord-real", {**CONFIG, "scheduler": {**CONFIG["scheduler"], "install": True,
+                                                                     "imageRegistry": "registry.example.com"}})
+    spec = koordinator.chart_spec(installed)
+    objects = helm_render("koordinator-1.8.0.tgz", spec.release, spec.namespace, dict(spec.values), tmp_path)
+    chart_text = configmap_data(objects, koordinator.SCHEDULER_CONFIG, koordinator.SCHEDULER_CONFIG)
+    override = koordinator.scheduler_config_override(installed)
+    merged = apply_override({"data": {koordinator.SCHEDULER_CONFIG: chart_text}, "metadata": {}}, override)
+    config = yaml.safe_load(merged["data"][koordinator.SCHEDULER_CONFIG])
+    assert settings.scheduler.reclaim_delay_seconds == 5
+    # What a deployment sets, not the kit: where the API server is, no leader election.
+    config["leaderElection"] = {"leaderElect": False}
+    config["clientConnection"] = {"kubeconfig": kubeconfig}
+    path = tmp_path / "koord-scheduler-config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def koord(scheduler_cluster_factory, tmp_path_factory):
+    require_tools("koord-scheduler")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "koordinator-system"}}
+    sched = scheduler_cluster_factory("koord-real", CONFIG, ["koordinator"], [namespace, *PRIORITY_CLASSES])
+    MEASURED["schedulers: pulumi up of the koordinator stack"] = f"{sched.up_seconds:.1f} s"
+    config = kit_scheduler_config(tmp_path_factory.mktemp("koord-config"), sched.cluster.kubeconfig)
+    kubeconfig = sched.cluster.kubeconfig
+    started = time.perf_counter()
+    sched.start("koord-scheduler", [f"--config={config}", "--authentication-skip-lookup=true",
+                                    f"--authentication-kubeconfig={kubeconfig}",
+                                    f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
+                                    f"--secure-port={free_port()}", "-v=2"])
+    # Ready when it has created its own root quota (it does so once its informers synced).
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = sched.cluster.kubectl("get", "elasticquota", "-n", "koordinator-system", "-o", "name", check=False)
+        if "koordinator-root-quota" in found.stdout:
+            break
+        assert sched.schedulers[0].alive(), sched.schedulers[0].tail()
+        time.sleep(0.5)
+    MEASURED["schedulers: koord-scheduler ready"] = f"{time.perf_counter() - started:.1f} s"
+    return sched
+
+
+def test_each_team_is_held_to_its_max_with_the_schedulers_reason(koord):
+    koord.submit("etl", 20)
+    counts = koord.settle(lambda c: c.get("etl", {}).get("bound") == 16)
+    assert counts["etl"] == {"bound": 16, "pending": 4}
+    reasons = koord.pending_reasons("etl")
+    assert reasons and all("Insufficient quotas" in reason and "quotaName: etl" in reason for reason in reasons), reasons
+    MEASURED["koord-scheduler: etl (max 16) given 20 pods"] = f"{counts['etl']}"
+
+
+def test_a_parent_max_bounds_its_subtree_and_siblings_share_it_by_weight(koord):
+    # analytics asks for 10: data (max 20) is split by weight above the mins: etl 6 + 8 x 2/3 = 11.3,
+    # analytics 6 + 8 x 1/3 = 8.7. Borrowed etl pods beyond that are preempted (Airflow retries them).
+    koord.submit("analytics", 10)
+    counts = koord.settle(lambda c: c.get("analytics", {}).get("bound", 0) >= 8 and c["etl"]["bound"] <= 12,
+                          timeout=120)
+    # Whole pods within fractional runtimes: etl 11 of 11.3, analytics 8 of 8.7.
+    assert counts["analytics"]["bound"] == 8 and counts["etl"]["bound"] == 11, counts
+    assert counts["etl"]["bound"] + counts["analytics"]["bound"] <= 20
+    assert koord.peak("etl") <= 16 and koord.peak("analytics") <= 16 and koord.peak("etl", "analytics") <= 20
+    MEASURED["koord-scheduler: data (max 20) shared by weight 2:1"] = (
+        f"etl {counts['etl']}, analytics {counts['analytics']}; highest data subtree at any sample "
+        f"{koord.peak('etl', 'analytics')} of max 20 ({len(koord.samples)} samples)")
+
+
+def test_borrowed_capacity_is_given_back_to_a_team_below_its_min(koord):
+    # data holds 20 of the 24 cpu; research (min 8) asks for 8: 4 are free, 4 must come back.
+    started = time.monotonic()
+    koord.submit("research", 8)
+    counts = koord.settle(lambda c: c.get("research", {}).get("bound") == 8, timeout=120)
+    seconds = time.monotonic() - started
+    data = counts["etl"]["bound"] + counts["analytics"]["bound"]
+    assert counts["research"]["bound"] == 8 and data <= 16, counts
+    assert sum(team["bound"] for team in counts.values()) <= 24
+    assert koord.peak("research") <= 12 and koord.peak("etl", "analytics") <= 20
+    MEASURED["koord-scheduler: research back to its min 8 (reclaimDelay 5s)"] = (
+        f"{seconds:.1f} s; data subtree {data}; {counts}")
+
+
+def test_no_pod_lands_on_a_node_the_load_aware_plugin_marks_hot(koord):
+    koord.delete_pods("airflow-kit/team")
+    koord.settle(lambda c: not c, timeout=60, stable=1)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    metrics = []
+    for index, cpu in ((0, "7600m"), (1, "500m"), (2, "500m")):  # node-0 at 95 % cpu, above the kit's 65 %
+        metrics.append({"apiVersion": "slo.koordinator.sh/v1alpha1", "kind": "NodeMetric",
+                        "metadata": {"name": f"node-{index}"}, "spec": {},
+                        "status": {"updateTime": now, "nodeMetric": {"nodeUsage": {"resources": {
+                            "cpu": cpu, "memory": "4Gi"}}}}})
+    koord.apply(metrics)
+    for metric in metrics:  # status is a subresource: write it as koordlet does
+        koord.cluster.kubectl("patch", "nodemetric", metric["metadata"]["name"], "--subresource=status",
+                              "--type=merge", "-p", __import__("json").dumps({"status": metric["status"]}))
+    time.sleep(2)
+    koord.submit("research", 8, prefix="hot")
+    koord.settle(lambda c: c.get("research", {}).get("bound") == 8)
+    nodes = [pod["spec"]["nodeName"] for pod in koord.pods() if pod["spec"].get("nodeName")]
+    assert nodes and "node-0" not in nodes, nodes
+    MEASURED["koord-scheduler: load-aware"] = f"8 pods on {sorted(set(nodes))}, none on the hot node-0"
