@@ -111,6 +111,8 @@ class SchedulerCluster:
 
     def apply(self, objects: Iterable[dict], server_side: bool = False) -> None:
         document = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+        if not document["items"]:
+            return
         args = ["kubectl", "--kubeconfig", self.cluster.kubeconfig, "apply", "-f", "-"]
         if server_side:
             args.insert(4, "--server-side")

@@ -1,0 +1,116 @@
+"""Volcano's scheduler and controller manager (1.14.1, built from Go modules; the chart users get is
+1.15.1, which the module proxy does not serve) placing the kit's task pods by the kit's queues.
+
+Cluster: 3 kwok nodes of 8 cpu (24 in all). Queues (cpu), from the same team tree as the
+Koordinator tier: data deserved 12 capability 20 {etl 6/16, analytics 6/16}, research 8/12.
+The scheduler reads `volcano-scheduler.conf` as the real chart renders it from the kit's values
+(`custom.scheduler_config_override`): the capacity plugin with `enableHierarchy`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+
+from components import versions
+from components.scheduling import volcano
+from components.settings import load_settings
+from tests.measurements import MEASURED
+from tests.schedulers.conftest import configmap_data, free_port, helm_render, require_tools
+
+pytestmark = pytest.mark.schedulers
+
+NAMESPACE = "airflow-volcano"
+TASK = {"cpu": "1", "memory": "2Gi"}
+CONFIG = {
+    "namespace": NAMESPACE,
+    "airflow": {"chart": {"install": False}, "executors": ["CeleryExecutor", "KubernetesExecutor"]},
+    "scheduler": {"backend": "volcano", "install": False, "loadAware": {"enabled": False}},
+    "teams": [
+        {"name": "data", "min": {"cpu": "12", "memory": "48Gi"}, "max": {"cpu": "20", "memory": "80Gi"}},
+        {"name": "etl", "parent": "data", "min": {"cpu": "6", "memory": "24Gi"},
+         "max": {"cpu": "16", "memory": "80Gi"}, "weight": 2, "priority": "batch", "taskResources": TASK},
+        {"name": "analytics", "parent": "data", "min": {"cpu": "6", "memory": "24Gi"},
+         "max": {"cpu": "16", "memory": "80Gi"}, "weight": 1, "taskResources": TASK},
+        {"name": "research", "min": {"cpu": "8", "memory": "32Gi"}, "max": {"cpu": "12", "memory": "48Gi"},
+         "priority": "prod", "taskResources": TASK},
+    ],
+}
+
+
+def kit_scheduler_conf(tmp_path) -> str:
+    installed = load_settings("volcano-real", {**CONFIG, "scheduler": {**CONFIG["scheduler"], "install": True}})
+    spec = volcano.chart_spec(installed)
+    objects = helm_render(f"volcano-{versions.VOLCANO_CHART_VERSION}.tgz", spec.release, spec.namespace,
+                          dict(spec.values), tmp_path)
+    text = configmap_data(objects, "volcano-scheduler-configmap", "volcano-scheduler.conf")
+    capacity = [p for tier in yaml.safe_load(text)["tiers"] for p in tier["plugins"] if p["name"] == "capacity"]
+    assert capacity == [{"name": "capacity", "enableHierarchy": True}], text
+    path = tmp_path / "volcano-scheduler.conf"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def vc(scheduler_cluster_factory, tmp_path_factory):
+    require_tools("vc-scheduler", "vc-controller-manager")
+    sched = scheduler_cluster_factory("volcano-real", CONFIG, ["volcano"])
+    MEASURED["schedulers: pulumi up of the volcano stack"] = f"{sched.up_seconds:.1f} s"
+    conf = kit_scheduler_conf(tmp_path_factory.mktemp("volcano-config"))
+    kubeconfig = sched.cluster.kubeconfig
+    started = time.perf_counter()
+    sched.start("vc-controller-manager", [f"--kubeconfig={kubeconfig}", "--leader-elect=false",
+                                          "--controllers=pg-controller,queue-controller", "--scheduler-name=volcano",
+                                          f"--listen-address=127.0.0.1:{free_port()}",
+                                          f"--healthz-address=127.0.0.1:{free_port()}"])
+    sched.start("vc-scheduler", [f"--kubeconfig={kubeconfig}", "--leader-elect=false", f"--scheduler-conf={conf}",
+                                 "--scheduler-name=volcano", f"--listen-address=127.0.0.1:{free_port()}",
+                                 f"--healthz-address=127.0.0.1:{free_port()}", "--schedule-period=1s"])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # ready when it has made its root queue
+        if "root" in sched.cluster.kubectl("get", "queues.scheduling.volcano.sh", "-o", "name", check=False).stdout:
+            break
+        for scheduler in sched.schedulers:
+            assert scheduler.alive(), scheduler.tail()
+        time.sleep(0.5)
+    MEASURED["schedulers: vc-scheduler and vc-controller-manager ready"] = f"{time.perf_counter() - started:.1f} s"
+    return sched
+
+
+def test_each_queue_is_held_to_its_capability(vc):
+    vc.submit("etl", 20)
+    counts = vc.settle(lambda c: c.get("etl", {}).get("bound") == 16)
+    assert counts["etl"] == {"bound": 16, "pending": 4}
+    assert vc.peak("etl") <= 16
+    MEASURED["vc-scheduler: etl (capability 16) given 20 pods"] = f"{counts['etl']}"
+
+
+def test_a_parent_capability_bounds_its_subtree(vc):
+    # Before the fix (enabledHierarchy, ignored) the parent exceeded its capability: 26 under 20.
+    vc.submit("analytics", 10)
+    counts = vc.settle(lambda c: c.get("analytics", {}).get("bound", 0) + c["etl"]["bound"] == 20, timeout=120)
+    assert vc.peak("etl", "analytics") <= 20 and vc.peak("etl") <= 16
+    # Volcano 1.14's reclaim skips podgroups the enqueue action did not admit, and nothing is
+    # admitted into a parent at its capability: analytics keeps what was free (4), below its
+    # deserved 6, until etl's tasks end. Koordinator shares the parent by weight instead.
+    MEASURED["vc-scheduler: data (capability 20) subtree"] = (
+        f"etl {counts['etl']}, analytics {counts['analytics']}; highest subtree at any sample "
+        f"{vc.peak('etl', 'analytics')} of 20 ({len(vc.samples)} samples)")
+
+
+def test_borrowed_capacity_is_given_back_to_a_queue_below_its_deserved(vc):
+    started = time.monotonic()
+    vc.submit("research", 8)
+    counts = vc.settle(lambda c: c.get("research", {}).get("bound", 0) >= 4, timeout=60)
+    assert vc.peak("research") <= 12 and vc.peak("etl", "analytics") <= 20
+    assert sum(team["bound"] for team in counts.values()) <= 24
+    try:
+        counts = vc.settle(lambda c: c.get("research", {}).get("bound") == 8, timeout=60)
+    except AssertionError:
+        MEASURED["vc-scheduler: research (deserved 8) after 60 s"] = f"{vc.counts()}: no reclaim"
+        pytest.xfail("Volcano 1.14.1 (capacity plugin, hierarchy) did not reclaim borrowed capacity for a queue "
+                     "below its deserved share within 60 s: its reclaim action skips podgroups that enqueue did "
+                     "not admit, and the cluster is full")
+    MEASURED["vc-scheduler: research back to its deserved 8"] = f"{time.monotonic() - started:.1f} s; {counts}"
