@@ -15,7 +15,16 @@ wait for that:
 
 The smallest correct override is therefore ``get_pods``: it is the first thing ``execute`` does after
 the Job exists and ``self.job`` is set, in both the blocking and the deferrable path (``execute`` calls
-``get_pods`` before ``execute_deferrable``). Before delegating to the parent's ``get_pods`` this class
+``get_pods`` before ``execute_deferrable``).
+
+By default (``defer_admission=True``) the wait for admission is DEFERRED: ``get_pods`` hands the Job to
+``JobAdmissionTrigger`` in the triggerer and the task holds no worker slot and no pod while the Job is
+queued (under the KubernetesExecutor a waiting worker pod would carry the team's quota label and eat
+the quota the Job waits for). On admission ``execute_after_admission`` runs ``execute`` again, which
+reattaches to the same Job instead of creating one (``create_job``), and follows the normal path. A
+worker that dies after admission reattaches the same way on the task's retry: the Job is found by the
+task instance's labels (dag, task, run, map index). With ``defer_admission=False`` the wait runs in
+the worker, as below. Before delegating to the parent's ``get_pods`` this class
 
 1. polls the Job (``hook.get_job_status``) every ``admission_poke_interval`` seconds until
    ``spec.suspend`` is no longer true (admitted), logging the time spent in the queue and pushing it
@@ -27,10 +36,8 @@ the Job exists and ``self.job`` is set, in both the blocking and the deferrable 
 3. then returns ``super().get_pods(...)``: pods are logged, waited for, their logs fetched, and the
    Job's result checked exactly as upstream does.
 
-Deferrable mode (``deferrable=True``) is supported with one limit: the admission wait runs in the
-worker (it happens inside ``get_pods``), and only the run after admission is deferred to the
-triggerer (upstream's ``KubernetesJobTrigger``). A killed task deletes the Job at any point (upstream
-``on_kill``), including while it waits in the queue.
+With ``deferrable=True`` the run after admission is deferred too (upstream's ``KubernetesJobTrigger``).
+A killed task deletes the Job at any point (upstream ``on_kill``), including while it waits in the queue.
 
 When the stack's queue is ``"none"`` the Job is created unsuspended and nothing above runs: the
 operator behaves exactly like its parent.
@@ -57,6 +64,7 @@ from airflow_kit.catalog import (
     resolve_resources,
 )
 from airflow_kit.executor import local_disk_volume
+from airflow_kit.triggers import JobAdmissionTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -99,6 +107,7 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
     :param admission_poke_interval: seconds between two reads of the Job while it is queued (30)
     :param pod_discovery_timeout: seconds to wait for the admitted Job's pods to appear (300)
     :param delete_job_on_admission_timeout: delete the still-suspended Job on timeout (True)
+    :param defer_admission: wait for admission in the triggerer, holding no worker slot (True)
     """
 
     def __init__(
@@ -115,6 +124,7 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
         admission_poke_interval: float = 30,
         pod_discovery_timeout: float = 300,
         delete_job_on_admission_timeout: bool = True,
+        defer_admission: bool = True,
         wait_until_job_complete: bool = True,
         catalog: Catalog | None = None,
         **kwargs: Any,
@@ -186,20 +196,95 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
         self.admission_poke_interval = _seconds(admission_poke_interval, "admission_poke_interval")
         self.pod_discovery_timeout = _seconds(pod_discovery_timeout, "pod_discovery_timeout")
         self.delete_job_on_admission_timeout = delete_job_on_admission_timeout
+        self.defer_admission = defer_admission
         self.queue_wait_seconds: float | None = None
+        self._admitted_job: tuple[str, str] | None = None  # (name, namespace) after the trigger fired
 
     # ------------------------------------------------------------------ admission
     @property
     def waits_for_admission(self) -> bool:
         return bool(self.suspend) and self.queue_kind != "none"
 
+    def build_job_request_obj(self, context: Context | None = None) -> k8s.V1Job:
+        job = super().build_job_request_obj(context)
+        # The task instance's labels on the Job itself (upstream puts them on its pods only), so a
+        # resumed or retried task finds the Job it already created.
+        job.metadata.labels = {**(job.metadata.labels or {}), **self._get_ti_pod_labels(context, include_try_number=False)}
+        return job
+
+    def _existing_job(self, job_request_obj: k8s.V1Job) -> k8s.V1Job | None:
+        """The unfinished Job of this task instance, if one is there already."""
+        if self._admitted_job is not None:
+            name, namespace = self._admitted_job
+            return self.hook.get_job_status(job_name=name, namespace=namespace)
+        labels = job_request_obj.metadata.labels or {}
+        keys = ("dag_id", "task_id", "run_id", "map_index")
+        selector = ",".join(f"{key}={labels[key]}" for key in keys if key in labels)
+        if not selector:
+            return None
+        for job in self.job_client.list_namespaced_job(job_request_obj.metadata.namespace,
+                                                       label_selector=selector).items:
+            finished = [c for c in (job.status.conditions or []) if c.type in ("Complete", "Failed")
+                        and c.status == "True"] if job.status else []
+            if not finished and not job.metadata.deletion_timestamp:
+                return job
+        return None
+
+    def create_job(self, job_request_obj: k8s.V1Job) -> k8s.V1Job:
+        if self.waits_for_admission:
+            existing = self._existing_job(job_request_obj)
+            if existing is not None:
+                self.log.info("Reattaching to Job %s/%s of this task instance", existing.metadata.namespace,
+                              existing.metadata.name)
+                return existing
+        return super().create_job(job_request_obj)
+
     def get_pods(
         self, pod_request_obj: k8s.V1Pod, context: Context, *, exclude_checked: bool = True
     ) -> Sequence[k8s.V1Pod]:
         if self.waits_for_admission:
-            self.wait_for_admission(context)
+            if self._admitted_job is None and self.defer_admission and self.job.spec and self.job.spec.suspend:
+                self.defer_until_admitted()
+            if self._admitted_job is None:
+                self.wait_for_admission(context)
             self.wait_for_pods(pod_request_obj, context, exclude_checked=exclude_checked)
         return super().get_pods(pod_request_obj, context, exclude_checked=exclude_checked)
+
+    def defer_until_admitted(self) -> None:
+        name, namespace = self.job.metadata.name, self.job.metadata.namespace
+        created = self.job.metadata.creation_timestamp
+        created_at = created.timestamp() if created is not None else time.time()
+        self.log.info("Job %s/%s is queued in the %s queue (team %s); deferring until it is admitted "
+                      "(at most %ss)", namespace, name, self.queue_kind, self.team, int(self.admission_timeout))
+        self.defer(
+            trigger=JobAdmissionTrigger(
+                job_name=name, job_namespace=namespace, created=created_at,
+                deadline=created_at + self.admission_timeout, poll_interval=self.admission_poke_interval,
+                kubernetes_conn_id=self.kubernetes_conn_id, cluster_context=self.cluster_context,
+                config_file=self.config_file, in_cluster=self.in_cluster),
+            method_name="execute_after_admission",
+        )
+
+    def execute_after_admission(self, context: Context, event: dict[str, Any]) -> Any:
+        name, namespace = event["job_name"], event["job_namespace"]
+        status = event["status"]
+        if status == "timeout":
+            self._on_admission_timeout(name, namespace)
+            raise JobAdmissionTimeout(
+                f"Job {namespace}/{name} (team {self.team}) was not admitted by the {self.queue_kind} queue "
+                f"within {self.admission_timeout:.0f}s (still spec.suspend=true); "
+                + ("the Job was deleted" if self.delete_job_on_admission_timeout else "the Job was kept")
+                + ". Check the team's quota (ElasticQuota / queue) or raise admission_timeout."
+            )
+        if status != "admitted":
+            raise JobAdmissionError(f"Job {namespace}/{name} {status} while waiting in the {self.queue_kind} "
+                                    f"queue (team {self.team}){': ' + event['reason'] if event.get('reason') else ''}")
+        self.queue_wait_seconds = event["waited"]
+        self.log.info("Job %s/%s admitted by the %s queue after %.1fs in queue", namespace, name,
+                      self.queue_kind, event["waited"])
+        context["ti"].xcom_push(key="queue_wait_seconds", value=event["waited"])
+        self._admitted_job = (name, namespace)
+        return self.execute(context)
 
     def wait_for_admission(self, context: Context) -> float:
         """Block until the queue unsuspends ``self.job``; return the seconds spent queued."""

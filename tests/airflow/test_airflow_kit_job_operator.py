@@ -64,6 +64,9 @@ class FakeCluster:
     def get_namespace(self):
         return None
 
+    def list_namespaced_job(self, namespace: str, label_selector: str = "", **_):
+        return k8s.V1JobList(items=[])  # no Job of this task instance yet
+
     def create_job(self, job: k8s.V1Job, **_):
         self.created.append(job)
         self.admitted = not job.spec.suspend
@@ -151,6 +154,7 @@ def queued_op(**kwargs) -> QueuedKubernetesJobOperator:
         do_xcom_push=False,
         on_finish_action="keep_pod",
         admission_poke_interval=30,
+        defer_admission=False,  # these cases drive the in-worker wait; the deferred one is below
     )
     return QueuedKubernetesJobOperator(team="etl", **{**defaults, **kwargs})
 
@@ -317,3 +321,38 @@ def test_unknown_team_and_bad_quantities():
         kubernetes_job("ml", task_id="x", local_disk="1Gi")
     with pytest.raises(AirflowKitError, match="admission_timeout must be > 0"):
         kubernetes_job("etl", task_id="x", admission_timeout=0)
+
+
+# ----------------------------------------------------------------------------- deferred admission
+def test_admission_is_deferred_to_the_triggerer_with_an_absolute_deadline(clock):
+    cluster = FakeCluster(admit_after_polls=None)
+    op = wire(queued_op(defer_admission=True, admission_timeout=3600), cluster)
+    with pytest.raises(TaskDeferred) as e:
+        op.execute(make_context())
+    trigger = e.value.trigger
+    assert e.value.method_name == "execute_after_admission"
+    assert type(trigger).__name__ == "JobAdmissionTrigger" and cluster.status_polls == 0  # no wait in the worker
+    assert trigger.job_name == cluster.created[0].metadata.name
+    assert trigger.deadline - trigger.created == pytest.approx(3600)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_kit.triggers.JobAdmissionTrigger" and kwargs["deadline"] == trigger.deadline
+
+
+def test_resume_after_admission_reattaches_to_the_same_job(clock):
+    cluster = FakeCluster(admit_after_polls=0)
+    op = wire(queued_op(defer_admission=True), cluster)
+    cluster.create_job(op.build_job_request_obj(make_context()))  # the Job created before deferring
+    name = cluster.created[0].metadata.name
+    op.execute_after_admission(make_context(), {"status": "admitted", "job_name": name,
+                                                "job_namespace": "airflow", "waited": 42.0})
+    assert len(cluster.created) == 1  # reattached, not created again
+    assert op.queue_wait_seconds == 42.0
+
+
+@pytest.mark.parametrize("status, error", [("timeout", JobAdmissionTimeout), ("deleted", JobAdmissionError)])
+def test_resume_with_a_failed_admission_raises(clock, status, error):
+    cluster = FakeCluster(admit_after_polls=None)
+    op = wire(queued_op(defer_admission=True), cluster)
+    with pytest.raises(error):
+        op.execute_after_admission(make_context(), {"status": status, "job_name": "j", "job_namespace": "airflow",
+                                                    "waited": 1.0})
