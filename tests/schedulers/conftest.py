@@ -273,5 +273,59 @@ def scheduler_cluster_factory(tools_env, tmp_path_factory, request):
         sched.cluster.stop()
 
 
+KOORD_PRIORITY_CLASSES = [{"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
+                           "value": value} for name, value in (("koord-prod", 9000), ("koord-mid", 7000),
+                                                               ("koord-batch", 5000), ("koord-free", 3000))]
+
+
+def koord_scheduler_config(config: dict, tmp_path: pathlib.Path, kubeconfig: str) -> str:
+    """The chart's koord-scheduler-config with the kit's merge, as a running install would have it."""
+    from components.scheduling import koordinator
+    from components.scheduling.layer import apply_override
+    from components.settings import load_settings
+
+    installed = load_settings("koord-real", {**config, "scheduler": {
+        **config["scheduler"], "install": True, "imageRegistry": "registry.example.com"}})
+    spec = koordinator.chart_spec(installed)
+    objects = helm_render("koordinator-1.8.0.tgz", spec.release, spec.namespace, dict(spec.values), tmp_path)
+    chart_text = configmap_data(objects, koordinator.SCHEDULER_CONFIG, koordinator.SCHEDULER_CONFIG)
+    override = koordinator.scheduler_config_override(installed)
+    merged = apply_override({"data": {koordinator.SCHEDULER_CONFIG: chart_text}, "metadata": {}}, override)
+    document = yaml.safe_load(merged["data"][koordinator.SCHEDULER_CONFIG])
+    # What a deployment sets, not the kit: where the API server is, no leader election.
+    document["leaderElection"] = {"leaderElect": False}
+    document["clientConnection"] = {"kubeconfig": kubeconfig}
+    path = tmp_path / "koord-scheduler-config.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
+
+
+def start_koord_cluster(factory, tmp_path_factory, stack: str, config: dict) -> SchedulerCluster:
+    """A cluster with the kit's Koordinator stack applied and the real koord-scheduler running."""
+    from tests.measurements import MEASURED
+
+    require_tools("koord-scheduler")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "koordinator-system"}}
+    sched = factory(stack, config, ["koordinator"], [namespace, *KOORD_PRIORITY_CLASSES])
+    MEASURED[f"schedulers: pulumi up of stack {stack}"] = f"{sched.up_seconds:.1f} s"
+    path = koord_scheduler_config(config, tmp_path_factory.mktemp(f"{stack}-config"), sched.cluster.kubeconfig)
+    kubeconfig = sched.cluster.kubeconfig
+    started = time.perf_counter()
+    sched.start("koord-scheduler", [f"--config={path}", "--authentication-skip-lookup=true",
+                                    f"--authentication-kubeconfig={kubeconfig}",
+                                    f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
+                                    f"--secure-port={free_port()}", "-v=2"])
+    # Ready when it has created its own root quota (it does so once its informers synced).
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = sched.cluster.kubectl("get", "elasticquota", "-n", "koordinator-system", "-o", "name", check=False)
+        if "koordinator-root-quota" in found.stdout:
+            break
+        assert sched.schedulers[0].alive(), sched.schedulers[0].tail()
+        time.sleep(0.5)
+    MEASURED[f"schedulers: koord-scheduler ready ({stack})"] = f"{time.perf_counter() - started:.1f} s"
+    return sched
+
+
 # The e2e tier's session fixture (tools on PATH, Pulumi offline settings), shared here.
 from tests.e2e.conftest import tools_env  # noqa: E402,F401

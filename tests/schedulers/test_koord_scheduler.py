@@ -9,16 +9,13 @@ Every task pod requests 1 cpu (the teams' taskResources), made from the kit's te
 from __future__ import annotations
 
 import datetime
+import json
 import time
 
 import pytest
-import yaml
 
-from components.scheduling import koordinator
-from components.scheduling.layer import apply_override
-from components.settings import load_settings
 from tests.measurements import MEASURED
-from tests.schedulers.conftest import configmap_data, free_port, helm_render, require_tools
+from tests.schedulers.conftest import start_koord_cluster
 
 pytestmark = pytest.mark.schedulers
 
@@ -39,54 +36,11 @@ CONFIG = {
          "priority": "prod", "taskResources": TASK},
     ],
 }
-PRIORITY_CLASSES = [{"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
-                     "value": value} for name, value in (("koord-prod", 9000), ("koord-mid", 7000),
-                                                         ("koord-batch", 5000), ("koord-free", 3000))]
-
-
-def kit_scheduler_config(tmp_path, kubeconfig: str) -> str:
-    """The chart's koord-scheduler-config with the kit's merge, as a running install would have it."""
-    settings = load_settings("koord-real", CONFIG)
-    installed = load_settings("koord-real", {**CONFIG, "scheduler": {**CONFIG["scheduler"], "install": True,
-                                                                     "imageRegistry": "registry.example.com"}})
-    spec = koordinator.chart_spec(installed)
-    objects = helm_render("koordinator-1.8.0.tgz", spec.release, spec.namespace, dict(spec.values), tmp_path)
-    chart_text = configmap_data(objects, koordinator.SCHEDULER_CONFIG, koordinator.SCHEDULER_CONFIG)
-    override = koordinator.scheduler_config_override(installed)
-    merged = apply_override({"data": {koordinator.SCHEDULER_CONFIG: chart_text}, "metadata": {}}, override)
-    config = yaml.safe_load(merged["data"][koordinator.SCHEDULER_CONFIG])
-    assert settings.scheduler.reclaim_delay_seconds == 5
-    # What a deployment sets, not the kit: where the API server is, no leader election.
-    config["leaderElection"] = {"leaderElect": False}
-    config["clientConnection"] = {"kubeconfig": kubeconfig}
-    path = tmp_path / "koord-scheduler-config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
 
 
 @pytest.fixture(scope="module")
 def koord(scheduler_cluster_factory, tmp_path_factory):
-    require_tools("koord-scheduler")
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "koordinator-system"}}
-    sched = scheduler_cluster_factory("koord-real", CONFIG, ["koordinator"], [namespace, *PRIORITY_CLASSES])
-    MEASURED["schedulers: pulumi up of the koordinator stack"] = f"{sched.up_seconds:.1f} s"
-    config = kit_scheduler_config(tmp_path_factory.mktemp("koord-config"), sched.cluster.kubeconfig)
-    kubeconfig = sched.cluster.kubeconfig
-    started = time.perf_counter()
-    sched.start("koord-scheduler", [f"--config={config}", "--authentication-skip-lookup=true",
-                                    f"--authentication-kubeconfig={kubeconfig}",
-                                    f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
-                                    f"--secure-port={free_port()}", "-v=2"])
-    # Ready when it has created its own root quota (it does so once its informers synced).
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        found = sched.cluster.kubectl("get", "elasticquota", "-n", "koordinator-system", "-o", "name", check=False)
-        if "koordinator-root-quota" in found.stdout:
-            break
-        assert sched.schedulers[0].alive(), sched.schedulers[0].tail()
-        time.sleep(0.5)
-    MEASURED["schedulers: koord-scheduler ready"] = f"{time.perf_counter() - started:.1f} s"
-    return sched
+    return start_koord_cluster(scheduler_cluster_factory, tmp_path_factory, "koord-real", CONFIG)
 
 
 def test_each_team_is_held_to_its_max_with_the_schedulers_reason(koord):
@@ -140,7 +94,7 @@ def test_no_pod_lands_on_a_node_the_load_aware_plugin_marks_hot(koord):
     koord.apply(metrics)
     for metric in metrics:  # status is a subresource: write it as koordlet does
         koord.cluster.kubectl("patch", "nodemetric", metric["metadata"]["name"], "--subresource=status",
-                              "--type=merge", "-p", __import__("json").dumps({"status": metric["status"]}))
+                              "--type=merge", "-p", json.dumps({"status": metric["status"]}))
     time.sleep(2)
     koord.submit("research", 8, prefix="hot")
     koord.settle(lambda c: c.get("research", {}).get("bound") == 8)
