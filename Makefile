@@ -33,7 +33,7 @@ destroy:
 test: ## every test tier; live tiers skip with a reason when their tools or cluster are absent
 	$(VENV)/bin/python -m pytest
 
-tools: ## build pulumi, its plugins, kube-apiserver, etcd and kwok from Go modules into .tools/bin
+tools: ## build pulumi, its plugins, the control plane, kwok, helm and the real schedulers from Go modules into .tools/bin
 	scripts/tools.sh
 
 worker-images: ## render the fused worker image build contexts of $(STACK) into build/worker-images
