@@ -269,22 +269,28 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
         name, namespace = event["job_name"], event["job_namespace"]
         status = event["status"]
         if status == "timeout":
-            self._on_admission_timeout(name, namespace)
-            raise JobAdmissionTimeout(
-                f"Job {namespace}/{name} (team {self.team}) was not admitted by the {self.queue_kind} queue "
-                f"within {self.admission_timeout:.0f}s (still spec.suspend=true); "
-                + ("the Job was deleted" if self.delete_job_on_admission_timeout else "the Job was kept")
-                + ". Check the team's quota (ElasticQuota / queue) or raise admission_timeout."
-            )
+            self._admission_timed_out(name, namespace)
         if status != "admitted":
             raise JobAdmissionError(f"Job {namespace}/{name} {status} while waiting in the {self.queue_kind} "
                                     f"queue (team {self.team}){': ' + event['reason'] if event.get('reason') else ''}")
-        self.queue_wait_seconds = event["waited"]
-        self.log.info("Job %s/%s admitted by the %s queue after %.1fs in queue", namespace, name,
-                      self.queue_kind, event["waited"])
-        context["ti"].xcom_push(key="queue_wait_seconds", value=event["waited"])
+        self._admitted(context, name, namespace, event["waited"])
         self._admitted_job = (name, namespace)
         return self.execute(context)
+
+    def _admitted(self, context: Context, name: str, namespace: str, waited: float) -> None:
+        self.queue_wait_seconds = waited
+        self.log.info("Job %s/%s admitted by the %s queue after %.1fs in queue", namespace, name,
+                      self.queue_kind, waited)
+        context["ti"].xcom_push(key="queue_wait_seconds", value=round(waited, 3))
+
+    def _admission_timed_out(self, name: str, namespace: str) -> None:
+        self._on_admission_timeout(name, namespace)
+        raise JobAdmissionTimeout(
+            f"Job {namespace}/{name} (team {self.team}) was not admitted by the {self.queue_kind} queue "
+            f"within {self.admission_timeout:.0f}s (still spec.suspend=true); "
+            + ("the Job was deleted" if self.delete_job_on_admission_timeout else "the Job was kept")
+            + ". Check the team's quota (ElasticQuota / queue) or raise admission_timeout."
+        )
 
     def wait_for_admission(self, context: Context) -> float:
         """Block until the queue unsuspends ``self.job``; return the seconds spent queued."""
@@ -307,25 +313,14 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
                 raise
             waited = _now() - start
             if not (job.spec and job.spec.suspend):
-                self.queue_wait_seconds = waited
-                self.log.info(
-                    "Job %s/%s admitted by the %s queue after %.1fs in queue", namespace, name,
-                    self.queue_kind, waited,
-                )
-                context["ti"].xcom_push(key="queue_wait_seconds", value=round(waited, 3))
+                self._admitted(context, name, namespace, waited)
                 return waited
             if reason := self.hook.is_job_failed(job=job):
                 raise JobAdmissionError(
                     f"Job {namespace}/{name} failed while waiting in the {self.queue_kind} queue: {reason}"
                 )
             if _now() >= deadline:
-                self._on_admission_timeout(name, namespace)
-                raise JobAdmissionTimeout(
-                    f"Job {namespace}/{name} (team {self.team}) was not admitted by the {self.queue_kind} "
-                    f"queue within {self.admission_timeout:.0f}s (still spec.suspend=true); "
-                    + ("the Job was deleted" if self.delete_job_on_admission_timeout else "the Job was kept")
-                    + ". Check the team's quota (ElasticQuota / queue) or raise admission_timeout."
-                )
+                self._admission_timed_out(name, namespace)
             self.log.info(
                 "Job %s/%s still suspended in the %s queue after %.0fs (timeout %.0fs); next check in %.0fs",
                 namespace, name, self.queue_kind, waited, self.admission_timeout, self.admission_poke_interval,

@@ -33,6 +33,17 @@ from tests.e2e.conftest import TOOLS, LocalCluster, PulumiProject, _tool, run
 SECRETS = {key: f"sched-{key}-value-5b1e" for key in SECRET_KEYS}
 SECRETS["fernetKey"] = "ZmRnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGY="
 NODE_CPU, NODE_MEMORY = 8, "32Gi"
+TASK = {"cpu": "1", "memory": "2Gi"}
+# Both backends' tiers: 3 nodes of 8 cpu (24) under a tree whose mins fit and whose maxes contend.
+CONTENDED_TEAMS = [
+    {"name": "data", "min": {"cpu": "12", "memory": "48Gi"}, "max": {"cpu": "20", "memory": "80Gi"}},
+    {"name": "etl", "parent": "data", "min": {"cpu": "6", "memory": "24Gi"},
+     "max": {"cpu": "16", "memory": "80Gi"}, "weight": 2, "priority": "batch", "taskResources": TASK},
+    {"name": "analytics", "parent": "data", "min": {"cpu": "6", "memory": "24Gi"},
+     "max": {"cpu": "16", "memory": "80Gi"}, "weight": 1, "taskResources": TASK},
+    {"name": "research", "min": {"cpu": "8", "memory": "32Gi"}, "max": {"cpu": "12", "memory": "48Gi"},
+     "priority": "prod", "taskResources": TASK},
+]
 
 
 def free_port() -> int:
@@ -329,3 +340,43 @@ def start_koord_cluster(factory, tmp_path_factory, stack: str, config: dict) -> 
 
 # The e2e tier's session fixture (tools on PATH, Pulumi offline settings), shared here.
 from tests.e2e.conftest import tools_env  # noqa: E402,F401
+
+
+def priority_order_probe(sched: SchedulerCluster, filler_marks: dict) -> dict:
+    """Which tasks get capacity first when it frees up in a full cluster.
+
+    24 fillers (1 cpu, top priority so nobody preempts them) fill the nodes; then 4 tasks of etl
+    (batch priority) and, after them, 4 of research (prod priority) wait for nodes, well inside
+    their quotas. Four fillers end: the scheduler must give the 4 cpu to research's tasks,
+    although etl's came first.
+    """
+    sched.delete_pods("airflow-kit/team")
+    sched.settle(lambda c: not c, timeout=60, stable=1)
+    fillers = []
+    for index in range(NODE_CPU * 3):
+        fillers.append({"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": f"filler-{index}", "namespace": sched.namespace,
+                                     "labels": {"role": "filler", **filler_marks.get("labels", {})},
+                                     "annotations": dict(filler_marks.get("annotations", {}))},
+                        "spec": {"schedulerName": filler_marks["scheduler_name"],
+                                 "priorityClassName": filler_marks["priority_class_name"],
+                                 "terminationGracePeriodSeconds": 1,
+                                 "containers": [{"name": "c", "image": "busybox",
+                                                 "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
+                                                               "limits": {"cpu": "1", "memory": "1Gi"}}}]}})
+    sched.apply(fillers)
+    deadline = time.monotonic() + 90
+    while sum(1 for pod in sched.pods() if pod["metadata"]["labels"].get("role") == "filler"
+              and pod["spec"].get("nodeName")) < len(fillers):
+        assert time.monotonic() < deadline, "fillers were not all bound"
+        time.sleep(1)
+    sched.submit("etl", 4, prefix="early-batch")
+    time.sleep(3)
+    sched.submit("research", 4, prefix="late-prod")
+    time.sleep(3)
+    before = sched.counts()
+    for index in range(4):
+        sched.cluster.kubectl("delete", "pod", f"filler-{index}", "-n", sched.namespace, "--wait=false")
+    after = sched.settle(lambda c: c.get("research", {}).get("bound", 0) + c.get("etl", {}).get("bound", 0) >= 4,
+                         timeout=90)
+    return {"before": before, "after": after}

@@ -26,14 +26,13 @@ import pytest
 from components.airflow.values import queue_wait_config
 from tests.conftest import REPO
 from tests.measurements import MEASURED
-from tests.schedulers.conftest import Scheduler, start_koord_cluster
+from tests.schedulers.conftest import TASK, Scheduler, start_koord_cluster
 
 pytestmark = pytest.mark.schedulers
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 
 NAMESPACE = "airflow-held"
 WAIT_SECONDS = 90
-TASK = {"cpu": "1", "memory": "2Gi"}
 CONFIG = {
     "namespace": NAMESPACE,
     "airflow": {"chart": {"install": False}, "executors": ["KubernetesExecutor"]},

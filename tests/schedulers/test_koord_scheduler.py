@@ -15,26 +15,17 @@ import time
 import pytest
 
 from tests.measurements import MEASURED
-from tests.schedulers.conftest import start_koord_cluster
+from tests.schedulers.conftest import CONTENDED_TEAMS, priority_order_probe, start_koord_cluster
 
 pytestmark = pytest.mark.schedulers
 
 NAMESPACE = "airflow-koord"
-TASK = {"cpu": "1", "memory": "2Gi"}
 CONFIG = {
     "namespace": NAMESPACE,
     "airflow": {"chart": {"install": False}, "executors": ["CeleryExecutor", "KubernetesExecutor"]},
     "scheduler": {"backend": "koordinator", "install": False, "reclaimDelay": "5s",
                   "loadAware": {"cpuThresholdPercent": 65, "memoryThresholdPercent": 80}},
-    "teams": [
-        {"name": "data", "min": {"cpu": "12", "memory": "48Gi"}, "max": {"cpu": "20", "memory": "80Gi"}},
-        {"name": "etl", "parent": "data", "min": {"cpu": "6", "memory": "24Gi"},
-         "max": {"cpu": "16", "memory": "80Gi"}, "weight": 2, "priority": "batch", "taskResources": TASK},
-        {"name": "analytics", "parent": "data", "min": {"cpu": "6", "memory": "24Gi"},
-         "max": {"cpu": "16", "memory": "80Gi"}, "weight": 1, "taskResources": TASK},
-        {"name": "research", "min": {"cpu": "8", "memory": "32Gi"}, "max": {"cpu": "12", "memory": "48Gi"},
-         "priority": "prod", "taskResources": TASK},
-    ],
+    "teams": CONTENDED_TEAMS,
 }
 
 
@@ -101,3 +92,13 @@ def test_no_pod_lands_on_a_node_the_load_aware_plugin_marks_hot(koord):
     nodes = [pod["spec"]["nodeName"] for pod in koord.pods() if pod["spec"].get("nodeName")]
     assert nodes and "node-0" not in nodes, nodes
     MEASURED["koord-scheduler: load-aware"] = f"8 pods on {sorted(set(nodes))}, none on the hot node-0"
+
+
+def test_priorities_order_the_queue(koord):
+    koord.cluster.kubectl("delete", "nodemetric", "--all")  # every node usable again
+    result = priority_order_probe(koord, {"scheduler_name": "koord-scheduler", "priority_class_name": "koord-prod",
+                                          "labels": {"quota.scheduling.koordinator.sh/name": "research"}})
+    assert result["before"].get("research", {}).get("bound", 0) == 0
+    assert result["after"]["research"]["bound"] == 4 and result["after"]["etl"]["bound"] == 0, result
+    MEASURED["koord-scheduler: 4 cpu freed in a full cluster"] = (
+        f"to research (prod, submitted last) {result['after']['research']}, etl (batch, first) {result['after']['etl']}")

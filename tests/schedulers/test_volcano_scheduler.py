@@ -18,25 +18,17 @@ from components import versions
 from components.scheduling import volcano
 from components.settings import load_settings
 from tests.measurements import MEASURED
-from tests.schedulers.conftest import configmap_data, free_port, helm_render, require_tools
+from tests.schedulers.conftest import (CONTENDED_TEAMS, configmap_data, free_port, helm_render,
+                                       priority_order_probe, require_tools)
 
 pytestmark = pytest.mark.schedulers
 
 NAMESPACE = "airflow-volcano"
-TASK = {"cpu": "1", "memory": "2Gi"}
 CONFIG = {
     "namespace": NAMESPACE,
     "airflow": {"chart": {"install": False}, "executors": ["CeleryExecutor", "KubernetesExecutor"]},
     "scheduler": {"backend": "volcano", "install": False, "loadAware": {"enabled": False}},
-    "teams": [
-        {"name": "data", "min": {"cpu": "12", "memory": "48Gi"}, "max": {"cpu": "20", "memory": "80Gi"}},
-        {"name": "etl", "parent": "data", "min": {"cpu": "6", "memory": "24Gi"},
-         "max": {"cpu": "16", "memory": "80Gi"}, "weight": 2, "priority": "batch", "taskResources": TASK},
-        {"name": "analytics", "parent": "data", "min": {"cpu": "6", "memory": "24Gi"},
-         "max": {"cpu": "16", "memory": "80Gi"}, "weight": 1, "taskResources": TASK},
-        {"name": "research", "min": {"cpu": "8", "memory": "32Gi"}, "max": {"cpu": "12", "memory": "48Gi"},
-         "priority": "prod", "taskResources": TASK},
-    ],
+    "teams": CONTENDED_TEAMS,
 }
 
 
@@ -115,3 +107,12 @@ def test_borrowed_capacity_is_given_back_to_a_queue_below_its_deserved(vc):
                      "(capability = the whole cluster, here full), and the reclaim action skips podgroups that are "
                      "not enqueued; borrowed capacity comes back only as the borrowing tasks finish")
     MEASURED["vc-scheduler: research back to its deserved 8"] = f"{time.monotonic() - started:.1f} s; {counts}"
+
+
+def test_priorities_order_the_queue(vc):
+    result = priority_order_probe(vc, {"scheduler_name": "volcano", "priority_class_name": "airflow-kit-prod",
+                                       "annotations": {"scheduling.volcano.sh/queue-name": "default"}})
+    assert result["before"].get("research", {}).get("bound", 0) == 0
+    assert result["after"]["research"]["bound"] == 4 and result["after"]["etl"]["bound"] == 0, result
+    MEASURED["vc-scheduler: 4 cpu freed in a full cluster"] = (
+        f"to research (prod, submitted last) {result['after']['research']}, etl (batch, first) {result['after']['etl']}")
