@@ -25,7 +25,7 @@ SECRETS = {key: f"e2e-{key}-value-9f3a" for key in SECRET_KEYS}
 SECRETS["fernetKey"] = "ZmRnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGY="
 
 AIRFLOW = {"chart": {"install": False}, "executors": ["CeleryExecutor", "KubernetesExecutor"],
-           "concurrency": {"parallelism": 16, "maxActiveTasksPerDag": 8, "workerConcurrency": 4}}
+           "concurrency": {"maxActiveTasksPerDag": 8, "workerConcurrency": 4}}  # parallelism: sized by the kit
 
 STACKS = {
     # ACK: Koordinator, kube-queue and KEDA are managed add-ons (their CRDs are applied by the test).

@@ -102,3 +102,45 @@ def test_priorities_order_the_queue(koord):
     assert result["after"]["research"]["bound"] == 4 and result["after"]["etl"]["bound"] == 0, result
     MEASURED["koord-scheduler: 4 cpu freed in a full cluster"] = (
         f"to research (prod, submitted last) {result['after']['research']}, etl (batch, first) {result['after']['etl']}")
+
+
+def test_job_pods_from_the_queue_path_count_against_their_teams_quota(koord, tmp_path):
+    """The Job QueuedKubernetesJobOperator builds (from the stack's real catalog) and its pods, made
+    as the Job controller makes them once the queue unsuspends the Job."""
+    pytest.importorskip("airflow.providers.cncf.kubernetes")
+    import sys
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from kubernetes import client as k8s_client
+
+    from tests.conftest import REPO
+
+    sys.path.insert(0, str(REPO / "dags"))
+    from airflow_kit import QueuedKubernetesJobOperator
+    from airflow_kit.catalog import load_catalog
+
+    configmap = koord.get("configmap", "airflow-kit-pod-templates", "-n", NAMESPACE)
+    for name, text in configmap["data"].items():
+        (tmp_path / name).write_text(text)
+    operator = QueuedKubernetesJobOperator(task_id="train", team="etl", cmds=["true"], parallelism=1,
+                                           catalog=load_catalog(str(tmp_path)))
+    context = {"ti": mock.MagicMock(dag_id="kit_dag", task_id="train", try_number=1, map_index=-1),
+               "run_id": "manual__2026-12-02", "dag": SimpleNamespace(dag_id="kit_dag")}
+    job = k8s_client.ApiClient().sanitize_for_serialization(operator.build_job_request_obj(context))
+    assert job["spec"]["suspend"] is False  # queue "none" on this stack: the Job runs as soon as it is made
+    koord.delete_pods("airflow-kit/team")
+    koord.cluster.kubectl("delete", "pods", "-n", NAMESPACE, "-l", "role=filler", "--wait=false")
+    koord.settle(lambda c: not c, timeout=60, stable=1)
+    pods = []
+    for index in range(18):
+        template = json.loads(json.dumps(job["spec"]["template"]))
+        template["metadata"]["name"] = f"train-job-{index}"
+        template["metadata"]["namespace"] = NAMESPACE
+        template["spec"]["terminationGracePeriodSeconds"] = 5
+        pods.append({"apiVersion": "v1", "kind": "Pod", **template})
+    koord.apply(pods)
+    counts = koord.settle(lambda c: c.get("etl", {}).get("bound") == 16)
+    assert counts["etl"] == {"bound": 16, "pending": 2}
+    assert all("quotaName: etl" in reason for reason in koord.pending_reasons("etl"))
+    MEASURED["koord-scheduler: Job pods of team etl (max 16)"] = f"{counts['etl']}"
