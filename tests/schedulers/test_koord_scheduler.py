@@ -96,12 +96,12 @@ def test_no_pod_lands_on_a_node_the_load_aware_plugin_marks_hot(koord):
 
 def test_priorities_order_the_queue(koord):
     koord.cluster.kubectl("delete", "nodemetric", "--all")  # every node usable again
-    result = priority_order_probe(koord, {"scheduler_name": "koord-scheduler", "priority_class_name": "koord-prod",
-                                          "labels": {"quota.scheduling.koordinator.sh/name": "research"}})
-    assert result["before"].get("research", {}).get("bound", 0) == 0
-    assert result["after"]["research"]["bound"] == 4 and result["after"]["etl"]["bound"] == 0, result
+    # Across teams: etl's batch tasks wait first, research's prod tasks come later.
+    result = priority_order_probe(koord, "koord-prod", early=("etl", {}), late=("research", {}))
+    assert result["before"] == {"early": 0, "late": 0}
+    assert result["after"] == {"early": 0, "late": 4}, result
     MEASURED["koord-scheduler: 4 cpu freed in a full cluster"] = (
-        f"to research (prod, submitted last) {result['after']['research']}, etl (batch, first) {result['after']['etl']}")
+        f"research (prod, waiting since later) {result['after']['late']}, etl (batch, first) {result['after']['early']}")
 
 
 def test_job_pods_from_the_queue_path_count_against_their_teams_quota(koord, tmp_path):
@@ -124,11 +124,12 @@ def test_job_pods_from_the_queue_path_count_against_their_teams_quota(koord, tmp
     for name, text in configmap["data"].items():
         (tmp_path / name).write_text(text)
     operator = QueuedKubernetesJobOperator(task_id="train", team="etl", cmds=["true"], parallelism=1,
+                                           in_cluster=False, config_file=koord.cluster.kubeconfig,
                                            catalog=load_catalog(str(tmp_path)))
     context = {"ti": mock.MagicMock(dag_id="kit_dag", task_id="train", try_number=1, map_index=-1),
                "run_id": "manual__2026-12-02", "dag": SimpleNamespace(dag_id="kit_dag")}
     job = k8s_client.ApiClient().sanitize_for_serialization(operator.build_job_request_obj(context))
-    assert job["spec"]["suspend"] is False  # queue "none" on this stack: the Job runs as soon as it is made
+    assert not job["spec"].get("suspend")  # queue "none" on this stack: the Job runs as soon as it is made
     koord.delete_pods("airflow-kit/team")
     koord.cluster.kubectl("delete", "pods", "-n", NAMESPACE, "-l", "role=filler", "--wait=false")
     koord.settle(lambda c: not c, timeout=60, stable=1)

@@ -110,9 +110,11 @@ def test_borrowed_capacity_is_given_back_to_a_queue_below_its_deserved(vc):
 
 
 def test_priorities_order_the_queue(vc):
-    result = priority_order_probe(vc, {"scheduler_name": "volcano", "priority_class_name": "airflow-kit-prod",
-                                       "annotations": {"scheduling.volcano.sh/queue-name": "default"}})
-    assert result["before"].get("research", {}).get("bound", 0) == 0
-    assert result["after"]["research"]["bound"] == 4 and result["after"]["etl"]["bound"] == 0, result
-    MEASURED["vc-scheduler: 4 cpu freed in a full cluster"] = (
-        f"to research (prod, submitted last) {result['after']['research']}, etl (batch, first) {result['after']['etl']}")
+    # Volcano orders queues by their share and uses priority inside a queue: in research's queue,
+    # tasks at batch priority wait first, tasks at the team's prod priority come later.
+    result = priority_order_probe(vc, "airflow-kit-prod", early=("research", {"priorityClassName": "airflow-kit-batch"}),
+                                  late=("research", {}))
+    assert result["before"] == {"early": 0, "late": 0}
+    assert result["after"] == {"early": 0, "late": 4}, result
+    MEASURED["vc-scheduler: 4 cpu freed in a full cluster, one queue"] = (
+        f"prod tasks (waiting since later) {result['after']['late']}, batch tasks (first) {result['after']['early']}")
