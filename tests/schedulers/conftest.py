@@ -104,13 +104,22 @@ class Scheduler:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        """SIGTERM, then SIGKILL, to the process group it leads (its own session: the Airflow
+        scheduler forks executor watchers that outlive a signal to the main process alone)."""
+        group = self.process.pid
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
             try:
-                self.process.wait(10)
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(wait)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+                continue
+            try:  # the leader is gone: anything left in its group gets the next signal
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                break
 
 
 class SchedulerCluster:
