@@ -508,21 +508,9 @@ def _sized_concurrency(stack: str, airflow: AirflowSettings, keda: Keda, schedul
     return replace(airflow, concurrency=concurrency)
 
 
-def _under(teams: TeamTree, top: Team) -> list[Team]:
-    """The leaf teams of `top`'s subtree (itself when it is a leaf)."""
-    leaves = []
-    for team in teams.leaves():
-        current: Optional[str] = team.name
-        while current is not None and current != top.name:
-            current = teams.get(current).parent
-        if current == top.name:
-            leaves.append(team)
-    return leaves
-
-
 def _check_pools_fit_quota(stack: str, teams: TeamTree) -> None:
     for top in teams.children(None):
-        leaves = _under(teams, top)
+        leaves = teams.leaves_under(top.name)
         for resource, ceiling in top.max.items():
             if resource not in ("cpu", "memory"):
                 continue

@@ -10,7 +10,7 @@ import pulumi_random as random
 
 from components import versions
 from components.airflow import values as chart_values
-from components.airflow.chart_names import CHART, RELEASE, SecretNames
+from components.airflow.chart_names import API_SERVER_PORT, CHART, RELEASE, SecretNames
 from components.settings import Settings
 
 
@@ -111,7 +111,7 @@ class AirflowRelease(pulumi.ComponentResource):
                 **source,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secrets]),
             )
-        self.api_server_service = f"{RELEASE}-api-server.{settings.namespace}.svc:8080"
+        self.api_server_service = f"{CHART.api_server_service}.{settings.namespace}.svc:{API_SERVER_PORT}"
         self.register_outputs({
             "chart": "airflow" if self.chart else None,
             "chartVersion": versions.AIRFLOW_CHART_VERSION if self.chart else None,

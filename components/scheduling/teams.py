@@ -92,6 +92,17 @@ class TeamTree:
     def leaves(self) -> list[Team]:
         return [team for team in self.teams if not self.is_parent(team.name)]
 
+    def leaves_under(self, name: str) -> list[Team]:
+        """The leaf teams of `name`'s subtree (the team itself when it is a leaf)."""
+        found = []
+        for team in self.leaves():
+            current: Optional[str] = team.name
+            while current is not None and current != name:
+                current = self.get(current).parent
+            if current == name:
+                found.append(team)
+        return found
+
     def with_default_pool_slots(self, by_min: bool) -> "TeamTree":
         """Teams without poolSlots get as many as their max (or min) holds at their task request.
 

@@ -224,8 +224,7 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
             return None
         for job in self.job_client.list_namespaced_job(job_request_obj.metadata.namespace,
                                                        label_selector=selector).items:
-            finished = [c for c in (job.status.conditions or []) if c.type in ("Complete", "Failed")
-                        and c.status == "True"] if job.status else []
+            finished = self.hook.is_job_failed(job) or self.hook.is_job_successful(job)
             if not finished and not job.metadata.deletion_timestamp:
                 return job
         return None

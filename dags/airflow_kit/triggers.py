@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
+from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook, KubernetesHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
@@ -76,10 +76,9 @@ class JobAdmissionTrigger(BaseTrigger):
             if not (job.spec and job.spec.suspend):
                 yield self._event("admitted")
                 return
-            failed = [c for c in (job.status.conditions or []) if c.type == "Failed" and c.status == "True"] \
-                if job.status else []
-            if failed:
-                yield self._event("failed", reason=f"{failed[0].reason}: {failed[0].message}")
+            # The same test as the operator's in-worker wait (the provider's, which reads no client).
+            if reason := KubernetesHook.is_job_failed(job):
+                yield self._event("failed", reason=reason)
                 return
             remaining = self.deadline - time.time()
             if remaining <= 0:
