@@ -130,7 +130,7 @@ class Section:
 
     def choice(self, name: str, allowed: Sequence[str], default: Any = _MISSING) -> Any:
         value = self.raw(name, default)
-        if value in allowed:
+        if value in allowed or (value is None and default is None):
             return value
         hint = did_you_mean(value, allowed) if isinstance(value, str) else ""
         raise self.error(name, value, f"must be one of {', '.join(allowed)}{hint}")

@@ -25,9 +25,16 @@ QUEUE_BACKENDS = ("none", "koord-queue", "ack")
 DATABASE_MODES = ("bundled", "external")
 DAG_SOURCES = ("gitSync", "image")
 # Config keys that hold secrets; read with `pulumi config set --secret`.
-SECRET_KEYS = ("dbPassword", "fernetKey", "apiSecretKey", "jwtSecret", "redisPassword")
+SECRET_KEYS = ("dbPassword", "fernetKey", "apiSecretKey", "jwtSecret", "redisPassword", "adminPassword")
+# `fab`: the chart's default (FabAuthManager; its user job creates the web admin; needs the FAB
+# provider, which the official image has). `simple`: Airflow's built-in SimpleAuthManager, one
+# `admin` user whose password is `adminPassword` (a Pulumi secret), no user job, no FAB.
+AUTH_MANAGERS = ("fab", "simple")
 TOP_LEVEL_KEYS = ("namespace", "airflow", "database", "keda", "scheduler", "queue", "teams",
-                  "defaultTeam", "localDisk", "pools") + SECRET_KEYS
+                  "defaultTeam", "localDisk", "pools", "images") + SECRET_KEYS
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+# `[registry[:port]/]path[:tag][@digest]`, the shape Kubernetes accepts in `image:`.
+IMAGE_REFERENCE = re.compile(r"^[a-z0-9]([-a-z0-9._:]*[a-z0-9])?(/[a-z0-9._-]+)*(:[A-Za-z0-9_.-]{1,128})?(@sha256:[0-9a-f]{64})?$")
 GIT_SYNC_PERIOD = re.compile(r"^[0-9]+(s|m|h)$")
 STORAGE_CLASS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # How long a task may wait for its team's quota before Airflow gives up on it
@@ -62,6 +69,19 @@ class GitSync:
     credentials_secret: Optional[str] = None
 
 
+ACCESS_MODES = ("ReadWriteMany", "ReadWriteOnce")
+
+
+@dataclass(frozen=True)
+class LogsVolume:
+    """One volume for every component's and task's logs, so a task's log outlives its pod
+    (the API server reads it from there). ReadWriteMany across nodes; ReadWriteOnce is enough
+    on a single node."""
+    storage_class: Optional[str]
+    size: str = "10Gi"
+    access_mode: str = "ReadWriteMany"
+
+
 @dataclass(frozen=True)
 class AirflowSettings:
     executors: tuple[str, ...] = ("CeleryExecutor", "KubernetesExecutor")
@@ -78,6 +98,9 @@ class AirflowSettings:
     celery_worker_cpu: Optional[str] = None
     celery_worker_memory: Optional[str] = None
     job_tasks: bool = False  # RBAC for KubernetesJobOperator (allowJobLaunching)
+    statsd: bool = True  # the chart's StatsD exporter (metrics); off where nothing scrapes it
+    auth_manager: str = "fab"  # AUTH_MANAGERS
+    logs_volume: Optional[LogsVolume] = None  # None: logs live and die with each pod
 
     def celery_worker_resources(self) -> dict[str, dict[str, str]]:
         """Requests = limits for a Celery worker pod.
@@ -173,6 +196,15 @@ class LocalDisk:
 
 
 @dataclass(frozen=True)
+class Images:
+    """Where the chart's non-Airflow images come from (a private registry, or images loaded on
+    the nodes of an air-gapped cluster); None keeps the chart's default."""
+    pull_policy: Optional[str] = None  # every chart image and the kit's own pods
+    postgres: Optional[str] = None  # the bundled Postgres (database.mode bundled)
+    redis: Optional[str] = None  # the Celery broker
+
+
+@dataclass(frozen=True)
 class Pool:
     name: str
     slots: int
@@ -192,6 +224,7 @@ class Settings:
     default_team: str
     local_disk: Optional[LocalDisk]
     pools: tuple[Pool, ...]
+    images: Images = field(default_factory=Images)
 
     def preemptible(self, team: Team) -> bool:
         """Whether the scheduler may take a running task pod of this team away.
@@ -241,6 +274,7 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
     local_disk = _local_disk(root.section("localDisk")) if root.has("localDisk") else None
     root.accept("localDisk")
     pools = _pools(root, teams)
+    images = _images(root.section("images"))
     if queue.backend != "none":
         airflow = replace(airflow, job_tasks=True)  # queued Job tasks need the chart's Job RBAC
     root.accept(*SECRET_KEYS)
@@ -248,7 +282,7 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
     airflow = _sized_concurrency(stack, airflow, keda, scheduler, teams)
     return Settings(stack=stack, namespace=namespace, airflow=airflow, database=database, keda=keda,
                     scheduler=scheduler, queue=queue, teams=teams, default_team=default_team,
-                    local_disk=local_disk, pools=pools)
+                    local_disk=local_disk, pools=pools, images=images)
 
 
 def _airflow(section: Section) -> AirflowSettings:
@@ -303,6 +337,9 @@ def _airflow(section: Section) -> AirflowSettings:
         celery_worker_cpu=celery_worker_cpu,
         celery_worker_memory=celery_worker_memory,
         job_tasks=section.boolean("jobTasks", False),
+        statsd=section.boolean("statsd", True),
+        auth_manager=section.choice("authManager", AUTH_MANAGERS, "fab"),
+        logs_volume=_logs_volume(section.section("logsVolume")) if section.has("logsVolume") else None,
     )
     section.finish()
     return settings
@@ -433,6 +470,27 @@ def _queue(section: Section, scheduler: SchedulerSettings) -> QueueSettings:
         raise section.error("install", True, "ACK's kube-queue is a managed add-on; the kit only uses it")
     section.finish()
     return queue
+
+
+def _logs_volume(section: Section) -> LogsVolume:
+    volume = LogsVolume(
+        storage_class=section.string("storageClass", None, pattern=STORAGE_CLASS_NAME,
+                                     pattern_help="must be a StorageClass name"),
+        size=section.quantity("size", "10Gi"),
+        access_mode=section.choice("accessMode", ACCESS_MODES, "ReadWriteMany"))
+    if parse_quantity(volume.size) <= 0:
+        raise section.error("size", volume.size, "must be greater than zero")
+    section.finish()
+    return volume
+
+
+def _images(section: Section) -> Images:
+    reference = dict(pattern=IMAGE_REFERENCE, pattern_help="must be an image reference like registry/path:tag")
+    images = Images(pull_policy=section.choice("pullPolicy", PULL_POLICIES, None),
+                    postgres=section.string("postgres", None, **reference),
+                    redis=section.string("redis", None, **reference))
+    section.finish()
+    return images
 
 
 def _local_disk(section: Section) -> LocalDisk:

@@ -36,6 +36,20 @@ PYTHON_PACKAGES = {
     "celery": "5.6.3",  # 5.7.0 breaks the Celery executor import (FACTS.md)
 }
 
+# --- Images built locally for the real-node tier (scripts/images.sh) ------------------
+# Debian suite of every image (mmdebstrap base; Postgres 15 and Redis 7.0 come from it).
+IMAGE_DEBIAN_SUITE = "bookworm"
+# On top of PYTHON_PACKAGES' Airflow pins (and constraints.txt): what the chart's components need
+# to reach the bundled Postgres and Redis, and the init the entrypoint runs under.
+AIRFLOW_IMAGE_PACKAGES = {
+    "apache-airflow-providers-postgres": "7.1.1",
+    "psycopg2-binary": "2.9.13",
+    "asyncpg": "0.32.0",
+    "psycopg": "3.3.9",
+    "psycopg-binary": "3.3.9",
+    "dumb-init": "1.2.5.post1",
+}
+
 # --- Toolchain for the e2e tier (scripts/tools.sh builds these from Go modules) ------
 PULUMI_CLI_VERSION = "3.272.0"
 PULUMI_KUBERNETES_PROVIDER_VERSION = PYTHON_PACKAGES["pulumi-kubernetes"]
@@ -55,6 +69,10 @@ VOLCANO_APIS_BUILD_VERSION = "1.14.0"
 # A real node for the acceptance tier: kubelet and kube-proxy at KUBERNETES_VERSION, CoreDNS
 # at the version kubeadm pairs with it.
 COREDNS_VERSION = "1.12.0"
+# The node's dynamic volume provisioner (WaitForFirstConsumer, a folder on the node per volume):
+# the bundled Postgres and Redis, the chart's log volumes and the local-disk tasks get their
+# volumes from it. v0.0.31+ are refused by the proxy.
+LOCAL_PATH_PROVISIONER_VERSION = "0.0.30"
 
 # What scripts/tools.sh can actually build: the Go module proxy reachable here serves only
 # some module versions (checked 2026-11-26; a refused one answers

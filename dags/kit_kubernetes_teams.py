@@ -63,4 +63,4 @@ with DAG(
     if disk_teams:
         team = catalog.team(disk_teams[0])
         task(scratch_io, task_id="local_disk_io",
-             **on_kubernetes(team.name, cpu="1", memory="2Gi", local_disk="20Gi"))(team.local_disk.mount_path)
+             **on_kubernetes(team.name, cpu="500m", memory="1Gi", local_disk="5Gi"))(team.local_disk.mount_path)

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # A throwaway Kubernetes control plane on loopback, for the e2e tests.
 #
-#   scripts/local-cluster.sh start DIR [--no-controllers] [--nodes N]
+#   scripts/local-cluster.sh start DIR [--no-controllers] [--nodes N] [--bind ADDRESS]
 #   scripts/local-cluster.sh env DIR      # `export` lines (KUBECONFIG, ...) to eval
 #   scripts/local-cluster.sh status DIR   # exit 0 when the API server answers /readyz
 #   scripts/local-cluster.sh stop DIR     # kill what `start` started (by recorded PID)
 #
 # Starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler (unless
 # --no-controllers, or their binaries are missing) and kwok, each on a free 127.0.0.1
-# port, then creates N fake Nodes (default 1) that kwok keeps Ready. Certificates (a
+# port, then creates N fake Nodes (default 1) that kwok keeps Ready (no kwok with 0). With
+# --bind, the API server listens on and advertises ADDRESS instead of 127.0.0.1, and publishes
+# itself as the `kubernetes` Service's endpoint, so pods of a real node reach it
+# (scripts/real-node.sh binds it to the node's bridge). Certificates (a
 # self-signed CA, the serving cert, the service-account key pair) come from openssl;
 # the client authenticates with a static token of group system:masters. DIR gets
 # kubeconfig, certs/, pids/, logs/, ports.env. Binaries come from PATH, with
@@ -35,41 +38,12 @@ CMD=$1; DIR=$2; shift 2
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# start NAME BINARY ARGS...: background process with its PID in pids/NAME.pid
-start_proc() {
-  local name=$1; shift
-  "$@" >"$DIR/logs/$name.log" 2>&1 &
-  echo $! >"$DIR/pids/$name.pid"
-  log "$name started (pid $!, log $DIR/logs/$name.log)"
-}
-
-# PID of a recorded process, only if it is still the program we started.
-live_pid() {
-  local f=$DIR/pids/$1.pid pid exe
-  [ -f "$f" ] || return 1
-  pid=$(cat "$f")
-  [ -d "/proc/$pid" ] || return 1
-  exe=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -d' ' -f1)
-  [ "$(basename "$exe")" = "$(cat "$DIR/pids/$1.bin" 2>/dev/null || echo "$1")" ] || return 1
-  echo "$pid"
-}
-
-wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
-  local deadline=$(( $(date +%s) + $1 )) what=$2; shift 2
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || return 1
-    sleep 0.5
-  done
-  log "$what ready"
-}
+# shellcheck source=scripts/processes.sh
+. "$REPO/scripts/processes.sh"
 
 kc() { kubectl --kubeconfig "$DIR/kubeconfig" "$@"; }
 
-make_certs() {
+make_certs() {  # make_certs BIND_ADDRESS
   local c=$DIR/certs
   mkdir -p "$c"
   [ -f "$c/ca.crt" ] && [ -f "$c/apiserver.crt" ] && [ -f "$c/sa.key" ] && return 0
@@ -77,7 +51,7 @@ make_certs() {
     -keyout "$c/ca.key" -out "$c/ca.crt" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
     -keyout "$c/apiserver.key" -out "$c/apiserver.csr" 2>/dev/null
-  printf '%s\n' "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
+  printf '%s\n' "subjectAltName=IP:127.0.0.1,IP:$1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
     "extendedKeyUsage=serverAuth" >"$c/apiserver.ext"
   openssl x509 -req -in "$c/apiserver.csr" -CA "$c/ca.crt" -CAkey "$c/ca.key" -CAcreateserial \
     -days 3650 -extfile "$c/apiserver.ext" -out "$c/apiserver.crt" 2>/dev/null
@@ -93,7 +67,7 @@ kind: Config
 clusters:
 - name: local
   cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
+    server: https://$BIND:$APISERVER_PORT
     certificate-authority: $DIR/certs/ca.crt
 users:
 - name: admin
@@ -133,11 +107,13 @@ EOF
 }
 
 cmd_start() {
-  local controllers=1 nodes=1
+  local controllers=1 nodes=1 reconciler=none
+  BIND=127.0.0.1
   while [ $# -gt 0 ]; do
     case "$1" in
       --no-controllers) controllers=0; shift ;;
       --nodes) nodes=${2:?}; shift 2 ;;
+      --bind) BIND=${2:?}; reconciler=lease; shift 2 ;;
       *) usage 2 ;;
     esac
   done
@@ -157,7 +133,7 @@ cmd_start() {
   # Leave nothing running behind a failed start.
   trap 'log "start failed: stopping what was started"; cmd_stop' EXIT
 
-  make_certs
+  make_certs "$BIND"
   ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); APISERVER_PORT=$(free_port)
   TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
   printf '%s,admin,admin-uid,"system:masters"\n' "$TOKEN" >"$DIR/certs/tokens.csv"
@@ -166,11 +142,11 @@ cmd_start() {
 ETCD_PORT=$ETCD_PORT
 ETCD_PEER_PORT=$ETCD_PEER_PORT
 APISERVER_PORT=$APISERVER_PORT
+BIND=$BIND
 CONTROLLERS=$controllers
 EOF
   write_kubeconfig
 
-  echo etcd >"$DIR/pids/etcd.bin"
   start_proc etcd etcd --name local --data-dir "$DIR/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
@@ -182,36 +158,34 @@ EOF
   # (disabled) node-lifecycle controller removes.
   local disabled=TaintNodesByCondition
   [ "$controllers" = 1 ] || disabled+=,ServiceAccount
-  echo kube-apiserver >"$DIR/pids/kube-apiserver.bin"
   start_proc kube-apiserver kube-apiserver \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --bind-address "$BIND" --advertise-address "$BIND" --secure-port "$APISERVER_PORT" \
     --cert-dir "$DIR/certs" --tls-cert-file "$DIR/certs/apiserver.crt" --tls-private-key-file "$DIR/certs/apiserver.key" \
     --client-ca-file "$DIR/certs/ca.crt" --token-auth-file "$DIR/certs/tokens.csv" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$DIR/certs/sa.pub" --service-account-signing-key-file "$DIR/certs/sa.key" \
     --service-cluster-ip-range 10.0.0.0/24 --authorization-mode RBAC --allow-privileged=true \
-    --endpoint-reconciler-type none --disable-admission-plugins "$disabled"
+    --endpoint-reconciler-type "$reconciler" --disable-admission-plugins "$disabled"
   wait_for 90 kube-apiserver kc get --raw /readyz || die "kube-apiserver did not become ready (see $DIR/logs/kube-apiserver.log)"
 
   if [ "$controllers" = 1 ]; then
-    echo kube-controller-manager >"$DIR/pids/kube-controller-manager.bin"
     start_proc kube-controller-manager kube-controller-manager \
       --kubeconfig "$DIR/kubeconfig" --leader-elect=false --secure-port 0 \
       --service-account-private-key-file "$DIR/certs/sa.key" --root-ca-file "$DIR/certs/ca.crt" \
       --cluster-signing-cert-file "$DIR/certs/ca.crt" --cluster-signing-key-file "$DIR/certs/ca.key" \
       --use-service-account-credentials=false --controllers '*,-nodeipam,-nodelifecycle,-service-lb-controller,-cloud-node-lifecycle-controller'
-    echo kube-scheduler >"$DIR/pids/kube-scheduler.bin"
     start_proc kube-scheduler kube-scheduler \
       --kubeconfig "$DIR/kubeconfig" --authentication-kubeconfig "$DIR/kubeconfig" \
       --authorization-kubeconfig "$DIR/kubeconfig" --leader-elect=false \
       --bind-address 127.0.0.1 --secure-port "$(free_port)"
   fi
 
-  echo kwok >"$DIR/pids/kwok.bin"
+  if [ "$nodes" -gt 0 ]; then
   start_proc kwok kwok --kubeconfig "$DIR/kubeconfig" --config "$KWOK_STAGES" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --cidr 10.244.0.0/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$(free_port)"
+  fi
 
   local i
   for i in $(seq 0 $((nodes - 1))); do fake_node "kwok-node-$i" | kc apply -f - >/dev/null; done
@@ -224,7 +198,7 @@ EOF
       || die "no default ServiceAccount (see $DIR/logs/kube-controller-manager.log)"
   fi
   trap - EXIT
-  log "cluster up: KUBECONFIG=$DIR/kubeconfig (server https://127.0.0.1:$APISERVER_PORT)"
+  log "cluster up: KUBECONFIG=$DIR/kubeconfig (server https://$BIND:$APISERVER_PORT)"
 }
 
 cmd_stop() {
@@ -254,7 +228,7 @@ cmd_env() {
   # shellcheck disable=SC1091
   . "$DIR/ports.env"
   printf 'export KUBECONFIG=%q\n' "$DIR/kubeconfig"
-  printf 'export LOCAL_CLUSTER_SERVER=%q\n' "https://127.0.0.1:$APISERVER_PORT"
+  printf 'export LOCAL_CLUSTER_SERVER=%q\n' "https://${BIND:-127.0.0.1}:$APISERVER_PORT"
   printf 'export LOCAL_CLUSTER_TOKEN=%q\n' "$(cut -d, -f1 "$DIR/certs/tokens.csv")"
   printf 'export LOCAL_CLUSTER_CA=%q\n' "$DIR/certs/ca.crt"
   printf 'export LOCAL_CLUSTER_CONTROLLERS=%q\n' "$CONTROLLERS"

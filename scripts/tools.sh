@@ -36,10 +36,10 @@ BIN=$TOOLS/bin
 
 ALL_TOOLS=(pulumi pulumi-language-python pulumi-resource-kubernetes etcd kube-apiserver
   kube-controller-manager kube-scheduler kwok kubectl helm koord-scheduler vc-scheduler
-  vc-controller-manager kubelet kube-proxy coredns pulumi-resource-random)
+  vc-controller-manager kubelet kube-proxy coredns local-path-provisioner pause pulumi-resource-random)
 DEFAULT_TOOLS=(pulumi pulumi-language-python pulumi-resource-kubernetes etcd kube-apiserver
   kube-controller-manager kube-scheduler kwok kubectl helm koord-scheduler vc-scheduler
-  vc-controller-manager kubelet kube-proxy coredns)
+  vc-controller-manager kubelet kube-proxy coredns local-path-provisioner pause)
 
 usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
@@ -102,6 +102,8 @@ want_version() {
     koord-scheduler) echo "v$KOORDINATOR_VERSION" ;;
     vc-scheduler|vc-controller-manager) echo "v$VOLCANO_BUILD_VERSION (apis v$VOLCANO_APIS_BUILD_VERSION)" ;;
     coredns) echo "v$COREDNS_VERSION#r1" ;;
+    local-path-provisioner) echo "v$LOCAL_PATH_PROVISIONER_VERSION" ;;
+    pause) echo "kit-pause#r1" ;;
     kubectl) echo "path-or-v$KUBERNETES_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     kwok) echo "v$KWOK_VERSION#r2" ;;
@@ -453,6 +455,52 @@ GOEOF
   (cd "$w" && "$GO" mod tidy && "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/coredns" .)
 }
 
+build_local-path-provisioner() {
+  local src w=$WORK/local-path-provisioner-v$LOCAL_PATH_PROVISIONER_VERSION
+  src=$(mod_dir "github.com/rancher/local-path-provisioner@v$LOCAL_PATH_PROVISIONER_VERSION")
+  copy_mod "$src" "local-path-provisioner-v$LOCAL_PATH_PROVISIONER_VERSION"
+  rm -rf "$w/vendor"  # module zips carry no vendor tree
+  (cd "$w" && "$GO" build -trimpath -ldflags "-s -w" \
+    -o "$BIN/local-path-provisioner" .)
+}
+
+build_pause() {
+  # The pod sandbox's process for the real node's containerd (packed into an image by
+  # scripts/images.sh): waits for SIGTERM and reaps the pod's zombies.
+  local w=$WORK/kit-pause
+  rm -rf "$w"; mkdir -p "$w"
+  printf 'module airflow-kit/pause\n\ngo 1.21\n' >"$w/go.mod"
+  cat >"$w/main.go" <<'GOEOF'
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	children := make(chan os.Signal, 8)
+	signal.Notify(children, syscall.SIGCHLD)
+	go func() {
+		for range children {
+			for {
+				var status syscall.WaitStatus
+				if pid, err := syscall.Wait4(-1, &status, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+					break
+				}
+			}
+		}
+	}()
+	<-stop
+	os.Exit(0)
+}
+GOEOF
+  (cd "$w" && "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/pause" .)
+}
+
 build_kubectl() {
   local p
   if p=$(on_path_at_version kubectl); then ln -sfn "$p" "$BIN/kubectl"; return; fi
@@ -575,7 +623,7 @@ done
 # in parallel, at most $JOBS at once, longest first.
 GROUPS_ALL=("pulumi-resource-kubernetes" "kube-apiserver kube-controller-manager kube-scheduler kubectl"
   "pulumi pulumi-language-python" "kwok" "helm" "etcd" "koord-scheduler"
-  "vc-scheduler vc-controller-manager" "kubelet kube-proxy" "coredns" "pulumi-resource-random")
+  "vc-scheduler vc-controller-manager" "kubelet kube-proxy" "coredns" "local-path-provisioner pause" "pulumi-resource-random")
 run_group() {
   local t
   for t in $1; do

@@ -42,3 +42,8 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("airflow-kit measurements")
         for key, value in MEASURED.items():
             terminalreporter.write_line(f"{key}: {value}")
+
+
+def pytest_collection_modifyitems(items):
+    """The real-node tier last: it is the slowest, and every other tier's answer comes first."""
+    items.sort(key=lambda item: "/tests/realnode/" in str(item.path))

@@ -24,6 +24,11 @@ RELEASE = "airflow"
 API_SERVER_PORT = 8080  # the chart's ports.apiServer
 
 
+# The kit's logs volume claim (`airflow.logsVolume`), passed to the chart as
+# `logs.persistence.existingClaim` and mounted by the kit's pod templates.
+LOGS_VOLUME_CLAIM = "airflow-kit-logs"
+
+
 class SecretNames:
     """Kubernetes Secrets the kit creates and the chart reads (keys in comments)."""
 
@@ -37,6 +42,7 @@ class SecretNames:
     postgresql_auth = "airflow-postgresql-auth"  # postgres-password (bundled Bitnami chart)
     pgbouncer_config = "airflow-pgbouncer-config"  # pgbouncer.ini, users.txt
     pgbouncer_stats = "airflow-pgbouncer-stats"  # connection
+    admin_password = "airflow-admin-password"  # passwords.json (SimpleAuthManager's users file)
 
 
 def _truncate(name: str) -> str:

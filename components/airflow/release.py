@@ -10,7 +10,7 @@ import pulumi_random as random
 
 from components import versions
 from components.airflow import values as chart_values
-from components.airflow.chart_names import API_SERVER_PORT, CHART, RELEASE, SecretNames
+from components.airflow.chart_names import API_SERVER_PORT, CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
 from components.settings import Settings
 
 
@@ -60,6 +60,12 @@ class AirflowSecrets(pulumi.ComponentResource):
                 lambda pw: chart_values.broker_url(settings, pw))}
             data[SecretNames.result_backend] = {"connection": db_password.apply(
                 lambda pw: chart_values.result_backend_connection(settings, pw))}
+        self.admin_password: Optional[pulumi.Output[str]] = None
+        if settings.airflow.auth_manager == "simple":
+            self.admin_password = given_or("adminPassword", lambda: random.RandomPassword(
+                "admin-password", length=20, special=False, opts=child).result)
+            data[SecretNames.admin_password] = {
+                chart_values.SIMPLE_AUTH_PASSWORDS_KEY: self.admin_password.apply(chart_values.simple_auth_passwords)}
         if chart_values.uses_pgbouncer(settings):
             data[SecretNames.pgbouncer_config] = {
                 "pgbouncer.ini": pulumi.Output.secret(chart_values.pgbouncer_ini(settings)),
@@ -96,6 +102,20 @@ class AirflowRelease(pulumi.ComponentResource):
             pod_templates_configmap=pod_templates_configmap)
         self.secrets = AirflowSecrets(f"{name}-secrets", settings, given_secrets,
                                       opts=pulumi.ResourceOptions(parent=self))
+        chart_depends: list[pulumi.Resource] = [self.secrets]
+        volume = settings.airflow.logs_volume
+        if volume is not None:
+            spec: dict[str, Any] = {"accessModes": [volume.access_mode],
+                                    "resources": {"requests": {"storage": volume.size}}}
+            if volume.storage_class:
+                spec["storageClassName"] = volume.storage_class
+            chart_depends.append(k8s.core.v1.PersistentVolumeClaim(
+                LOGS_VOLUME_CLAIM,
+                metadata={"name": LOGS_VOLUME_CLAIM, "namespace": settings.namespace,
+                          "labels": {"app.kubernetes.io/managed-by": "airflow-kit"},
+                          # WaitForFirstConsumer classes bind when the first component starts.
+                          "annotations": {"pulumi.com/skipAwait": "true"}},
+                spec=spec, opts=pulumi.ResourceOptions(parent=self)))
         self.chart: Optional[k8s.helm.v4.Chart] = None
         if settings.airflow.install:
             if settings.airflow.chart_path:
@@ -109,7 +129,7 @@ class AirflowRelease(pulumi.ComponentResource):
                 namespace=settings.namespace,
                 values=self.values,
                 **source,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secrets]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=chart_depends),
             )
         self.api_server_service = f"{CHART.api_server_service}.{settings.namespace}.svc:{API_SERVER_PORT}"
         self.register_outputs({

@@ -7,10 +7,11 @@ churn from the chart's `randAlphaNum`), and Pulumi keeps the secrets encrypted i
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping, Optional
 
 from components import versions
-from components.airflow.chart_names import CHART, RELEASE, SecretNames
+from components.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
 from components.settings import Settings
 
 POD_TEMPLATES_VOLUME = "airflow-kit-pod-templates"
@@ -121,6 +122,13 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
     if bundled:
         # Bitnami's chart reads the admin password from our Secret instead of values.
         values["postgresql"]["auth"] = {"existingSecret": SecretNames.postgresql_auth}
+    _image_values(settings, values)
+    if airflow.auth_manager == "simple":
+        _simple_auth_values(settings, values)
+    if airflow.logs_volume is not None:
+        values["logs"] = {"persistence": {"enabled": True, "existingClaim": LOGS_VOLUME_CLAIM}}
+    if not airflow.statsd:
+        values["statsd"] = {"enabled": False}
     if celery:
         values["data"]["resultBackendSecretName"] = SecretNames.result_backend
         values["data"]["brokerUrlSecretName"] = SecretNames.broker_url
@@ -143,15 +151,86 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
             git_sync["credentialsSecret"] = airflow.git_sync.credentials_secret
         values["dags"] = {"gitSync": git_sync}
     if pod_templates_configmap is not None:
-        from components.workloads.pod_templates import POD_TEMPLATES_DIR
+        from components.workloads.pod_templates import KUBERNETES_DEFAULT_CONNECTION_ENV, POD_TEMPLATES_DIR
 
         values["volumes"] = [{"name": POD_TEMPLATES_VOLUME, "configMap": {"name": pod_templates_configmap}}]
         values["volumeMounts"] = [{"name": POD_TEMPLATES_VOLUME, "mountPath": POD_TEMPLATES_DIR,
                                    "readOnly": True}]
-        values["env"] = [{"name": "AIRFLOW_KIT_POD_TEMPLATES_DIR", "value": POD_TEMPLATES_DIR}]
+        values["env"] = [{"name": "AIRFLOW_KIT_POD_TEMPLATES_DIR", "value": POD_TEMPLATES_DIR},
+                         dict(KUBERNETES_DEFAULT_CONNECTION_ENV)]
     if pod_template is not None:
         values["podTemplate"] = pod_template
     return values
+
+
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+SIMPLE_AUTH_ADMIN = "admin"
+SIMPLE_AUTH_DIR = "/opt/airflow/simple-auth"
+SIMPLE_AUTH_PASSWORDS_KEY = "passwords.json"
+
+
+def simple_auth_passwords(password: str) -> str:
+    """The SimpleAuthManager's users file: {"<user>": "<password>"}."""
+    return json.dumps({SIMPLE_AUTH_ADMIN: password})
+
+
+def _simple_auth_values(settings: Settings, values: dict[str, Any]) -> None:
+    """SimpleAuthManager with the admin password from the kit's Secret. The manager opens its
+    users file for writing at start, so the api-server gets a copy of the Secret's file in an
+    emptyDir (an init container copies it) instead of the read-only Secret mount."""
+    from components.workloads.pod_templates import airflow_image
+
+    values["config"].setdefault("core", {}).update({
+        "auth_manager": SIMPLE_AUTH_MANAGER,
+        "simple_auth_manager_users": f"{SIMPLE_AUTH_ADMIN}:admin",
+        "simple_auth_manager_passwords_file": f"{SIMPLE_AUTH_DIR}/{SIMPLE_AUTH_PASSWORDS_KEY}",
+    })
+    values["createUserJob"]["enabled"] = False  # `airflow users create` is FAB's
+    secret_dir = f"{SIMPLE_AUTH_DIR}-secret"
+    values["apiServer"].update({
+        "extraVolumes": [
+            {"name": "simple-auth-secret", "secret": {"secretName": SecretNames.admin_password}},
+            {"name": "simple-auth", "emptyDir": {}},
+        ],
+        "extraVolumeMounts": [{"name": "simple-auth", "mountPath": SIMPLE_AUTH_DIR}],
+        "extraInitContainers": [{
+            "name": "simple-auth-users",
+            "image": airflow_image(settings),
+            "command": ["cp", f"{secret_dir}/{SIMPLE_AUTH_PASSWORDS_KEY}", f"{SIMPLE_AUTH_DIR}/{SIMPLE_AUTH_PASSWORDS_KEY}"],
+            "volumeMounts": [{"name": "simple-auth-secret", "mountPath": secret_dir, "readOnly": True},
+                             {"name": "simple-auth", "mountPath": SIMPLE_AUTH_DIR}],
+        }],
+    })
+
+
+def split_image(reference: str) -> tuple[str, str]:
+    """`repository:tag` -> (repository, tag); a digest stays with the tag (`tag@sha256:...`)."""
+    name, _, digest = reference.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    repository, tag = (name.rsplit(":", 1) if ":" in last else (name, "latest"))
+    return repository, f"{tag}@{digest}" if digest else tag
+
+
+def _image_values(settings: Settings, values: dict[str, Any]) -> None:
+    """The stack's `images` keys in the chart's shape (the Airflow image is `airflow.image`)."""
+    images = settings.images
+    policy = {"pullPolicy": images.pull_policy} if images.pull_policy else {}
+    chart_images: dict[str, Any] = {}
+    if policy:
+        chart_images["airflow"] = dict(policy)
+        chart_images["pod_template"] = dict(policy)
+    if images.redis:
+        repository, tag = split_image(images.redis)
+        chart_images["redis"] = {"repository": repository, "tag": tag, **policy}
+    if chart_images:
+        values["images"] = chart_images
+    if images.postgres and values["postgresql"]["enabled"]:
+        # The Bitnami subchart joins registry/repository:tag itself.
+        repository, tag = split_image(images.postgres)
+        registry, _, path = repository.partition("/")
+        if not path or not ("." in registry or ":" in registry or registry == "localhost"):
+            registry, path = "docker.io", repository
+        values["postgresql"]["image"] = {"registry": registry, "repository": path, "tag": tag, **policy}
 
 
 def _workers(settings: Settings) -> dict[str, Any]:

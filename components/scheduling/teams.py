@@ -54,6 +54,11 @@ class Team:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple = ()
     retries: Optional[int] = None  # None: Settings.task_retries decides by preemptibility
+    # The metadata DB connection and the Fernet key in the team's task pods. Airflow 3 tasks
+    # read connections and variables through the Execution API and need neither; any code in
+    # the pod could read and decrypt every team's secrets with them. For operators that still
+    # open the database themselves.
+    metadata_access: bool = False
 
     @property
     def priority_value(self) -> int:
@@ -184,6 +189,7 @@ def _read_team(stack: str, index: int, raw: Any) -> Team:
         node_selector=section.string_map("nodeSelector"),
         tolerations=tuple(dict(item) for item in tolerations),
         retries=section.integer("taskRetries", None, minimum=0, maximum=100),
+        metadata_access=section.boolean("metadataAccess", False),
     )
     section.finish()
     return team

@@ -1,7 +1,7 @@
 """Per-team Pod templates for the KubernetesExecutor, and the team catalog beside them.
 
 Everything lands in ONE ConfigMap (`airflow-kit-pod-templates`) that the kit mounts into every
-Airflow component AND into every task pod at `/opt/airflow/pod_templates/`:
+Airflow component AND into every task pod at `/opt/airflow/kit-pod-templates/`:
 
 * `<team>.yaml`            a full Pod for each leaf team (teams with children only group quotas):
                            container `base` running the team's fused image (or the stack's
@@ -24,7 +24,11 @@ What the chart's own template has that a worker needs (Airflow chart 1.19.0,
 * airflow.cfg from the chart's config ConfigMap (`<fullname>-config`, i.e. `airflow-config` for
   release `airflow`: components/airflow/chart_names.py follows the chart's naming rules), mounted
   at /opt/airflow/airflow.cfg by subPath; it carries `[core] execution_api_server_url`;
-* `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN` and `AIRFLOW__CORE__FERNET_KEY` from the kit's Secrets;
+* NOT `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN` and `AIRFLOW__CORE__FERNET_KEY` (the chart's template
+  has both): an Airflow 3 task reads connections and variables through the Execution API, and
+  with them any code in a team's pod could read and decrypt every team's connections. A team
+  whose operators still open the database sets `metadataAccess: true` (then the pod also needs
+  the database driver: the official image has it, a fused image may not);
 * the logs volume (emptyDir, as the chart without log persistence), ServiceAccount
   `<fullname>-worker`, pod securityContext runAsUser 50000 / fsGroup 0, restartPolicy Never,
   terminationGracePeriodSeconds 600 (the chart's `workers.terminationGracePeriodSeconds`);
@@ -77,12 +81,13 @@ from typing import Any, Mapping
 
 import yaml
 
-from components.airflow.chart_names import CHART, ChartNames, SecretNames
+from components.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, ChartNames, SecretNames
 from components.scheduling.backend import PodMarks
 from components.scheduling.teams import Team
 from components.settings import Settings
 
-POD_TEMPLATES_DIR = "/opt/airflow/pod_templates"
+POD_TEMPLATES_DIR = "/opt/airflow/kit-pod-templates"  # not the chart's pod_templates/: it mounts its
+# pod_template_file.yaml there by subPath, which cannot be mounted inside a ConfigMap volume
 CONFIGMAP_NAME = "airflow-kit-pod-templates"
 POD_TEMPLATES_VOLUME = "airflow-kit-pod-templates"
 POD_TEMPLATES_DIR_ENV = "AIRFLOW_KIT_POD_TEMPLATES_DIR"  # read by dags/airflow_kit/catalog.py
@@ -111,6 +116,24 @@ class TaskSecrets:
     """Which of the kit's Secrets (components/airflow/chart_names.SecretNames) a task pod reads."""
 
     expose_api_secrets_to_tasks: bool = False
+
+
+# The `kubernetes_default` connection of every component and task pod: the cluster they run in.
+# Without it the provider's async hook (deferrable KubernetesPodOperator and Job operators,
+# resuming after their trigger) looks for a kubeconfig file and fails; the sync hook guesses
+# in-cluster. Airflow reads env connections before the database: to point the id elsewhere,
+# use another connection id.
+KUBERNETES_DEFAULT_CONNECTION_ENV = {
+    "name": "AIRFLOW_CONN_KUBERNETES_DEFAULT",
+    "value": '{"conn_type": "kubernetes", "extra": {"in_cluster": true}}',
+}
+
+
+def logs_volume(settings: Settings) -> dict[str, Any]:
+    """The stack's logs volume (`airflow.logsVolume`), else an emptyDir as the chart's template."""
+    if settings.airflow.logs_volume is not None:
+        return {"name": "logs", "persistentVolumeClaim": {"claimName": LOGS_VOLUME_CLAIM}}
+    return {"name": "logs", "emptyDir": {}}
 
 
 def airflow_image(settings: Settings) -> str:
@@ -193,16 +216,16 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
     labels.update(marks.labels)
     labels[TEAM_LABEL] = team.name
 
-    env: list[dict[str, Any]] = [
-        {"name": "AIRFLOW__CORE__EXECUTOR", "value": settings.airflow.executor},
-        _secret_env("AIRFLOW__CORE__FERNET_KEY", SecretNames.fernet_key, "fernet-key"),
-        _secret_env("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", SecretNames.metadata, "connection"),
-    ]
+    env: list[dict[str, Any]] = [{"name": "AIRFLOW__CORE__EXECUTOR", "value": settings.airflow.executor}]
+    if team.metadata_access:
+        env.append(_secret_env("AIRFLOW__CORE__FERNET_KEY", SecretNames.fernet_key, "fernet-key"))
+        env.append(_secret_env("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", SecretNames.metadata, "connection"))
     if secrets.expose_api_secrets_to_tasks:
         env.append(_secret_env("AIRFLOW__API__SECRET_KEY", SecretNames.api_secret_key, "api-secret-key"))
         env.append(_secret_env("AIRFLOW__API_AUTH__JWT_SECRET", SecretNames.jwt_secret, "jwt-secret"))
     env += [
         {"name": POD_TEMPLATES_DIR_ENV, "value": POD_TEMPLATES_DIR},
+        dict(KUBERNETES_DEFAULT_CONNECTION_ENV),
         {"name": TEAM_ENV, "value": team.name},
     ]
 
@@ -212,7 +235,7 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
         {"name": POD_TEMPLATES_VOLUME, "mountPath": POD_TEMPLATES_DIR, "readOnly": True},
     ]
     volumes: list[dict[str, Any]] = [
-        {"name": "logs", "emptyDir": {}},
+        logs_volume(settings),
         {"name": "config", "configMap": {"name": names.config_configmap}},
         {"name": POD_TEMPLATES_VOLUME, "configMap": {"name": CONFIGMAP_NAME}},
     ]
@@ -227,7 +250,7 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
     base = {
         "name": "base",
         "image": team_image(settings, team),
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": settings.images.pull_policy or "IfNotPresent",
         "env": env,
         "resources": team.task_resources.as_k8s(),
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},

@@ -7,7 +7,7 @@
 * ``QueuedKubernetesJobOperator`` / ``kubernetes_job(team, ...)``: a KubernetesJobOperator whose Job
   goes through the stack's job queue (koord-queue / ACK kube-queue) and is waited for until admitted.
 
-The team catalog is ``teams.json`` in ``/opt/airflow/pod_templates`` (env
+The team catalog is ``teams.json`` in ``/opt/airflow/kit-pod-templates`` (env
 ``AIRFLOW_KIT_POD_TEMPLATES_DIR``). The Job operator is imported lazily, so DAGs that only use
 ``on_kubernetes`` do not pay for the cncf.kubernetes operator imports at parse time.
 """

@@ -1,6 +1,6 @@
 """Read the team catalog (``teams.json``) that the kit renders beside the pod templates.
 
-The kit mounts one ConfigMap into every Airflow component at ``/opt/airflow/pod_templates/``
+The kit mounts one ConfigMap into every Airflow component at ``/opt/airflow/kit-pod-templates/``
 (override with env ``AIRFLOW_KIT_POD_TEMPLATES_DIR``). It holds:
 
 * ``<team>.yaml``            full Pod template of the team (container ``base``, fused image, resources,
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
-DEFAULT_POD_TEMPLATES_DIR = "/opt/airflow/pod_templates"
+DEFAULT_POD_TEMPLATES_DIR = "/opt/airflow/kit-pod-templates"
 POD_TEMPLATES_DIR_ENV = "AIRFLOW_KIT_POD_TEMPLATES_DIR"
 CATALOG_FILE = "teams.json"
 LOCAL_DISK_VOLUME = "local-disk"
@@ -173,7 +173,7 @@ def pod_templates_dir() -> str:
 def _rebase(path: str | None, directory: str) -> str | None:
     """Templates live beside teams.json: keep the file name, use the directory we read from.
 
-    teams.json names ``/opt/airflow/pod_templates/<file>``; when the directory is overridden
+    teams.json names ``/opt/airflow/kit-pod-templates/<file>``; when the directory is overridden
     (``AIRFLOW_KIT_POD_TEMPLATES_DIR``, tests, a different mount) the same file names apply.
     """
     if not path:
@@ -220,7 +220,7 @@ _CACHE: dict[tuple[str, int, int], Catalog] = {}
 
 def load_catalog(directory: str | None = None) -> Catalog:
     """Load ``teams.json`` from ``directory`` (default: env AIRFLOW_KIT_POD_TEMPLATES_DIR, else
-    /opt/airflow/pod_templates). Cached by path, mtime and size, so a DAG file calling the helpers
+    /opt/airflow/kit-pod-templates). Cached by path, mtime and size, so a DAG file calling the helpers
     for many tasks reads it once, and a ConfigMap update is picked up at the next parse."""
     directory = directory or pod_templates_dir()
     path = os.path.join(directory, CATALOG_FILE)

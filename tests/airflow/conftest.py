@@ -31,7 +31,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
 KIT_PACKAGE = DAGS_DIR / "airflow_kit"
-TEMPLATES_IN_POD = "/opt/airflow/pod_templates"
+TEMPLATES_IN_POD = "/opt/airflow/kit-pod-templates"
 
 # ----------------------------------------------------------------------------- fixture catalog
 SCHEDULER_MARKS: dict[str, dict[str, Any]] = {
@@ -132,7 +132,7 @@ def write_catalog(
 ) -> Path:
     """Write teams.json and the team templates into ``directory``; return the directory.
 
-    Paths inside teams.json name /opt/airflow/pod_templates/... as in the cluster; the helpers rebase
+    Paths inside teams.json name /opt/airflow/kit-pod-templates/... as in the cluster; the helpers rebase
     them onto the directory they read teams.json from.
     """
     directory = Path(directory)

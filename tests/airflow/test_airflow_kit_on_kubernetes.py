@@ -215,7 +215,7 @@ def test_catalog_rebases_paths_and_reloads(catalog_dir):
     cat = load_catalog()
     assert (cat.stack, cat.scheduler, cat.queue) == ("dev", "volcano", "none")
     etl = cat.team("etl")
-    assert etl.pod_template == str(d / "etl.yaml")  # teams.json says /opt/airflow/pod_templates/etl.yaml
+    assert etl.pod_template == str(d / "etl.yaml")  # teams.json says /opt/airflow/kit-pod-templates/etl.yaml
     assert etl.scheduler_name == "volcano"
     assert etl.annotations == {"scheduling.volcano.sh/queue-name": "etl"}
     raw = json.loads((d / "teams.json").read_text())

@@ -138,3 +138,46 @@ def test_chart_objects_render_the_same_twice(rendered, tmp_path):
     first = json.dumps(rendered("prod")[0], sort_keys=True)
     second = json.dumps(render("prod", tmp_path)[0], sort_keys=True)
     assert first == second  # nothing random in the chart's output: a second `pulumi up` has no diff
+
+
+def _pod_specs(objects: list[dict]) -> Iterable[tuple[str, dict]]:
+    for obj in objects:
+        spec = obj.get("spec") or {}
+        template = (spec.get("jobTemplate", {}).get("spec") or spec).get("template")
+        if template:
+            yield f"{obj['kind']}/{obj['metadata']['name']}", template["spec"]
+
+
+def nested_configmap_mounts(name: str, pod_spec: dict) -> list[str]:
+    """Mounts placed inside a ConfigMap/Secret volume's directory: runc refuses them on a real node
+    ("not a directory": those volumes are read-only trees of symlinks), the container never starts."""
+    kinds = {v["name"]: next(iter(set(v) - {"name"}), "") for v in pod_spec.get("volumes", [])}
+    problems = []
+    for container in pod_spec.get("initContainers", []) + pod_spec.get("containers", []):
+        mounts = container.get("volumeMounts", [])
+        directories = [m["mountPath"].rstrip("/") + "/" for m in mounts
+                       if kinds.get(m["name"]) in ("configMap", "secret", "projected") and "subPath" not in m]
+        for mount in mounts:
+            for directory in directories:
+                if mount["mountPath"].startswith(directory):
+                    problems.append(f"{name} {container['name']}: {mount['mountPath']} inside {directory}")
+    return problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_mount_lands_inside_a_configmap_directory(stack, rendered):
+    chart_objects, kit_objects, templates = rendered(stack)
+    pods = list(_pod_specs(chart_objects + kit_objects))
+    pods += [(f"template {name}", yaml.safe_load(text)["spec"]) for name, text in templates.items()]
+    problems = [problem for name, spec in pods for problem in nested_configmap_mounts(name, spec)]
+    assert not problems, problems
+
+
+def test_a_nested_mount_would_be_caught():
+    """Negative control: the layout that kept the scheduler from starting on the real node."""
+    spec = {"volumes": [{"name": "kit", "configMap": {"name": "x"}}, {"name": "config", "configMap": {"name": "y"}}],
+            "containers": [{"name": "scheduler", "volumeMounts": [
+                {"name": "kit", "mountPath": "/opt/airflow/pod_templates"},
+                {"name": "config", "mountPath": "/opt/airflow/pod_templates/pod_template_file.yaml",
+                 "subPath": "pod_template_file.yaml"}]}]}
+    assert nested_configmap_mounts("Deployment/airflow-scheduler", spec)

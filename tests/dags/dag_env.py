@@ -28,7 +28,7 @@ DAGS_DIR = REPO / "dags"
 RUNNER = Path(__file__).with_name("airflow_runner.py")
 REFERENCE_DAG_FILES = sorted(p.name for p in DAGS_DIR.glob("kit_*.py"))
 # DAG files whose tasks name the KubernetesExecutor: they cannot load on a stack without it.
-KUBERNETES_EXECUTOR_FILES = {"kit_kubernetes_teams.py", "kit_training_chain.py"}
+KUBERNETES_EXECUTOR_FILES = {"kit_kubernetes_teams.py", "kit_training_chain.py", "kit_connection_variable.py"}
 QUOTA_LABEL = "quota.scheduling.koordinator.sh/name"
 MEASUREMENTS: dict[str, str] = {}  # printed at the end of the session (conftest.py)
 

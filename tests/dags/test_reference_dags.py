@@ -46,7 +46,7 @@ _PARSED: dict[tuple[str, str], dict[str, Any]] = {}
 def test_reference_dags_are_there():
     assert set(REFERENCE_DAG_FILES) == {
         "kit_celery_pools.py", "kit_kubernetes_teams.py", "kit_pod_operator.py", "kit_queued_job.py",
-        "kit_deferrable_sensor.py", "kit_training_chain.py"}
+        "kit_deferrable_sensor.py", "kit_training_chain.py", "kit_connection_variable.py"}
     for name in REFERENCE_DAG_FILES:
         text = (DAGS_DIR / name).read_text()
         assert text.startswith('"""Pattern:') or text.startswith('"""'), f"{name}: starts with its docstring"
@@ -303,11 +303,11 @@ def test_generate_dag_yaml_kubernetes_teams(stack, airflow_home, catalogs, scrat
     disk_team = settings.teams.get(pod["metadata"]["labels"][TEAM_LABEL])
     _assert_team_pod(pod, settings, disk_team, marks[disk_team.name], plan)
     base = pod["spec"]["containers"][0]
-    assert base["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+    assert base["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
     volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "local-disk")
     claim = volume["ephemeral"]["volumeClaimTemplate"]["spec"]
     assert claim["storageClassName"] == settings.local_disk.storage_class
-    assert claim["resources"]["requests"]["storage"] == "20Gi"
+    assert claim["resources"]["requests"]["storage"] == "5Gi"
     assert {"name": "local-disk", "mountPath": settings.local_disk.mount_path} in base["volumeMounts"]
 
 

@@ -157,7 +157,9 @@ class PulumiProject:
     def init(self, secrets: dict[str, str]) -> None:
         self.pulumi("stack", "init", self.stack, "--secrets-provider", "passphrase")
         for key, value in secrets.items():
-            self.pulumi("config", "set", "--secret", f"airflow-kit:{key}", value, "--stack", self.stack)
+            # `--` first: a generated value may start with '-'.
+            run(["pulumi", "config", "set", "--secret", "--stack", self.stack, "--non-interactive", "--",
+                 f"airflow-kit:{key}", value], self.env, cwd=self.root)
 
     def up(self) -> subprocess.CompletedProcess:
         return self.pulumi("up", "--yes", "--skip-preview", "--stack", self.stack)

@@ -42,8 +42,8 @@ TEAM = {"name": "etl", "min": {"cpu": "2", "memory": "4Gi"}, "max": {"cpu": "4",
 CASES = [
     ("unknown-top-level-key", "local", "schedular", {"backend": "volcano"},
      "stack 'local': airflow-kit:schedular = {'backend': 'volcano'}: unknown key (did you mean 'scheduler'?); "
-     "known keys: airflow, apiSecretKey, database, dbPassword, defaultTeam, fernetKey, jwtSecret, keda, localDisk, "
-     "namespace, pools, queue, redisPassword, scheduler, teams"),
+     "known keys: adminPassword, airflow, apiSecretKey, database, dbPassword, defaultTeam, fernetKey, images, "
+     "jwtSecret, keda, localDisk, namespace, pools, queue, redisPassword, scheduler, teams"),
     ("unknown-nested-key", "local", "airflow.concurrency.paralelism", 8,
      "stack 'local': airflow-kit:airflow.concurrency.paralelism = 8: unknown key (did you mean 'parallelism'?); "
      "known keys: maxActiveRunsPerDag, maxActiveTasksPerDag, parallelism, taskPublishMaxRetries, "
@@ -119,7 +119,7 @@ CASES = [
      "such as 500m, 2, 1.5, 512Mi or 8Gi"),
     ("unknown-team-key", "local", "teams.0.prority", "batch",
      "stack 'local': airflow-kit:teams[dev].prority = 'batch': unknown key (did you mean 'priority'?); known "
-     "keys: businessImage, image, max, min, name, nodeSelector, overcommit, parent, poolSlots, priority, "
+     "keys: businessImage, image, max, metadataAccess, min, name, nodeSelector, overcommit, parent, poolSlots, priority, "
      "taskResources, taskRetries, tolerations, weight"),
     ("unknown-priority", "local", "teams.0.priority", "urgent",
      "stack 'local': airflow-kit:teams[dev].priority = 'urgent': must be one of prod, mid, batch, free"),
@@ -134,6 +134,15 @@ CASES = [
      "stack 'local': airflow-kit:teams[dev].taskResources.memoryLimit = '256Mi': must be at least the request 512Mi"),
     ("pool-duplicates-team-pool", "local", "pools", [{"name": "team-dev", "slots": 4}],
      "stack 'local': airflow-kit:pools[0].name = 'team-dev': is already a pool (team pools are team-<name>)"),
+    ("bad-pull-policy", "local-node", "images.pullPolicy", "Sometimes",
+     "stack 'local-node': airflow-kit:images.pullPolicy = 'Sometimes': must be one of Always, IfNotPresent, Never"),
+    ("bad-image-reference", "local-node", "images.redis", "Redis 7",
+     "stack 'local-node': airflow-kit:images.redis = 'Redis 7': must be an image reference like registry/path:tag"),
+    ("unknown-auth-manager", "local", "airflow.authManager", "simpel",
+     "stack 'local': airflow-kit:airflow.authManager = 'simpel': must be one of fab, simple (did you mean 'simple'?)"),
+    ("logs-volume-access-mode", "local-node", "airflow.logsVolume.accessMode", "ReadOnlyMany",
+     "stack 'local-node': airflow-kit:airflow.logsVolume.accessMode = 'ReadOnlyMany': must be one of "
+     "ReadWriteMany, ReadWriteOnce (did you mean 'ReadWriteMany'?)"),
 ]
 
 

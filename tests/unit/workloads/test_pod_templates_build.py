@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import sys
@@ -76,10 +77,8 @@ def test_base_container_image_resources_env(settings):
     env = _env(_base(etl))
     assert env["AIRFLOW_KIT_TEAM"]["value"] == "etl"
     assert env["AIRFLOW__CORE__EXECUTOR"]["value"] == "CeleryExecutor,KubernetesExecutor"
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "airflow-metadata", "key": "connection"}
-    assert env["AIRFLOW__CORE__FERNET_KEY"]["valueFrom"]["secretKeyRef"] == {
-        "name": "airflow-fernet-key", "key": "fernet-key"}
+    # Airflow 3 tasks use the Execution API: no database connection or Fernet key in team pods.
+    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in env and "AIRFLOW__CORE__FERNET_KEY" not in env
     assert env["AIRFLOW_KIT_POD_TEMPLATES_DIR"]["value"] == pt.POD_TEMPLATES_DIR
     # Task pods run business code: no JWT signing secret unless asked for.
     assert "AIRFLOW__API_AUTH__JWT_SECRET" not in env and "AIRFLOW__API__SECRET_KEY" not in env
@@ -109,7 +108,8 @@ def test_pod_spec_matches_what_the_chart_template_gives_a_worker(settings):
 def test_chart_names_and_exposed_api_secrets_are_parameters(settings):
     names = ChartNames(release="data")
     secrets = pt.TaskSecrets(expose_api_secrets_to_tasks=True)
-    pod = pt.build_pod_template(settings, settings.teams.get("ml"), marks_for(settings, "volcano")["ml"], False,
+    ml = dataclasses.replace(settings.teams.get("ml"), metadata_access=True)
+    pod = pt.build_pod_template(settings, ml, marks_for(settings, "volcano")["ml"], False,
                                 names, secrets=secrets)
     assert pod["spec"]["serviceAccountName"] == "data-airflow-worker"  # the chart's serviceAccountName rule
     assert pod["metadata"]["labels"]["release"] == "data"
@@ -174,8 +174,8 @@ def test_catalog_matches_templates(settings, style):
         "stack": "unit", "scheduler": "default", "queue": "none", "namespace": "data-airflow"}
     assert set(catalog["teams"]) == set(LEAVES)
     for team, entry in catalog["teams"].items():
-        assert entry["pod_template"] == f"/opt/airflow/pod_templates/{team}.yaml"
-        assert entry["local_disk_pod_template"] == f"/opt/airflow/pod_templates/{team}-local-disk.yaml"
+        assert entry["pod_template"] == f"/opt/airflow/kit-pod-templates/{team}.yaml"
+        assert entry["local_disk_pod_template"] == f"/opt/airflow/kit-pod-templates/{team}-local-disk.yaml"
         assert entry["local_disk"] == {"mount_path": "/scratch", "storage_class": "open-local-lvm",
                                        "max_size": "200Gi"}
         assert entry["pool"] == f"team-{team}"

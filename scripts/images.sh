@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Build the images a stack runs on the real node, without a registry (images/README.md).
+#
+#   scripts/images.sh build [--stack STACK]        build what is missing (default stack local-node)
+#   scripts/images.sh load --address SOCK [--stack STACK]   import them into a containerd
+#
+# Each image is kept as an OCI archive in ${AIRFLOW_KIT_CACHE:-~/.cache/airflow-kit}/images,
+# named by the hash of everything that goes into it (its recipe, the pinned versions, the base
+# image's hash, the kit's DAGs for the Airflow image, the rendered build context for a fused
+# worker image): a warm run builds nothing and loads in seconds. Builds use buildah with
+# the host network (Debian mirrors and PyPI) and the host's CA bundle mounted read-only.
+# <cache>/images/build-times.txt gets one line per build.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS=${AIRFLOW_KIT_TOOLS:-$REPO/.tools}
+CACHE=${AIRFLOW_KIT_CACHE:-$HOME/.cache/airflow-kit}
+ARCHIVES=$CACHE/images
+PYTHON=${PYTHON:-$REPO/.venv/bin/python}
+[ -x "$PYTHON" ] || PYTHON=python3
+HOST_CA=${AIRFLOW_KIT_HOST_CA:-/etc/ssl/certs/ca-certificates.crt}
+
+usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[ $# -ge 1 ] || usage 2
+CMD=$1; shift
+STACK=local-node ADDRESS=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stack) STACK=${2:?}; shift 2 ;;
+    --address) ADDRESS=${2:?}; shift 2 ;;
+    -h|--help) usage 0 ;;
+    *) usage 2 ;;
+  esac
+done
+
+eval "$(python3 "$REPO/components/versions.py" --shell)"
+SUITE=$IMAGE_DEBIAN_SUITE
+DEBIAN_REF=localhost/airflow-kit/debian:$SUITE
+PAUSE_REF=localhost/airflow-kit/pause:kit
+mkdir -p "$ARCHIVES"
+
+hash_of() { sha256sum | cut -c1-16; }
+# Hash of files/directories (names and contents), stable across clones.
+tree_hash() {
+  local path
+  for path in "$@"; do
+    (cd "$(dirname "$path")" && find "$(basename "$path")" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
+      | LC_ALL=C sort -z | xargs -0 sha256sum)
+  done | hash_of
+}
+
+# The stack's image references, from its config (one place: the stack file).
+stack_images() {
+  "$PYTHON" - "$REPO" "$STACK" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from components.workloads.worker_image import load_stack_settings
+from components.workloads.pod_templates import airflow_image
+settings = load_stack_settings(sys.argv[2])
+images = settings.images
+print("AIRFLOW_REF=" + airflow_image(settings))
+print("POSTGRES_REF=" + (images.postgres or ""))
+print("REDIS_REF=" + (images.redis or ""))
+business = sorted({team.business_image for team in settings.teams.leaves() if team.business_image})
+print("BUSINESS_REFS='" + " ".join(business) + "'")
+PY
+}
+
+archive_of() { echo "$ARCHIVES/$1-$2.oci.tar"; }  # archive_of NAME KEY
+
+# Make REF available to buildah (from its archive) when a later build needs it as a base.
+ensure_in_buildah() {  # ensure_in_buildah REF ARCHIVE
+  buildah inspect --type image "$1" >/dev/null 2>&1 && return 0
+  local id; id=$(buildah pull --quiet "oci-archive:$2")
+  buildah tag "$id" "$1"
+}
+
+record_time() { printf '%s %s %s wall=%ss\n' "$(date -u +%FT%TZ)" "$1" "$2" "$3" >>"$ARCHIVES/build-times.txt"; }
+
+export_archive() {  # export_archive REF ARCHIVE
+  rm -f "$2.tmp"
+  buildah push --quiet "$1" "oci-archive:$2.tmp:$1"
+  mv "$2.tmp" "$2"
+}
+
+bud() {  # bud REF CONTEXT [buildah bud args...]
+  local ref=$1 context=$2; shift 2
+  buildah bud --quiet --network host --layers -v "$HOST_CA:/etc/ssl/certs/ca-certificates.crt:ro" \
+    -t "$ref" "$@" "$context"
+}
+
+# --- the images ---------------------------------------------------------------------------
+
+KEYS=()  # "ref archive" of every image, in build order
+
+build_debian() {
+  local key archive rootfs started
+  key=$(printf 'debian %s minbase ca-certificates #r1' "$SUITE" | hash_of)
+  archive=$(archive_of debian "$key")
+  KEYS+=("$DEBIAN_REF $archive"); DEBIAN_KEY=$key
+  [ -f "$archive" ] && return 0
+  started=$SECONDS
+  rootfs=$ARCHIVES/debian-$SUITE-rootfs-$key.tar
+  if [ ! -f "$rootfs" ]; then
+    log "debian: mmdebstrap $SUITE (minbase)"
+    mmdebstrap --quiet --format=tar --variant=minbase --include=ca-certificates "$SUITE" "$rootfs.tmp" && mv "$rootfs.tmp" "$rootfs"
+  fi
+  local c; c=$(buildah from scratch)
+  buildah add --quiet "$c" "$rootfs" / >/dev/null
+  buildah config --env PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin --cmd /bin/bash "$c"
+  buildah commit --quiet --rm "$c" "$DEBIAN_REF" >/dev/null
+  export_archive "$DEBIAN_REF" "$archive"
+  record_time debian "$key" $((SECONDS - started))
+  log "debian: built in $((SECONDS - started))s"
+}
+
+build_pause() {
+  local key archive started
+  [ -x "$TOOLS/bin/pause" ] || die "$TOOLS/bin/pause missing (scripts/tools.sh --only pause)"
+  key=$( { echo pause; sha256sum <"$TOOLS/bin/pause"; } | hash_of)
+  archive=$(archive_of pause "$key")
+  KEYS+=("$PAUSE_REF $archive")
+  [ -f "$archive" ] && return 0
+  started=$SECONDS
+  local c; c=$(buildah from scratch)
+  buildah copy --quiet "$c" "$TOOLS/bin/pause" /pause >/dev/null
+  buildah config --entrypoint '["/pause"]' "$c"
+  buildah commit --quiet --rm "$c" "$PAUSE_REF" >/dev/null
+  export_archive "$PAUSE_REF" "$archive"
+  record_time pause "$key" $((SECONDS - started))
+}
+
+# build_recipe NAME REF [extra context paths hashed too...]: images/NAME/Containerfile FROM debian
+build_recipe() {
+  local name=$1 ref=$2 key archive started context; shift 2
+  key=$( { echo "$name $ref $DEBIAN_KEY"; tree_hash "$REPO/images/$name" "$@"; python3 "$REPO/components/versions.py" --shell; } | hash_of)
+  archive=$(archive_of "$name" "$key")
+  KEYS+=("$ref $archive")
+  eval "KEY_${name//-/_}=$key ARCHIVE_${name//-/_}=$archive"
+  [ -f "$archive" ] && return 0
+  ensure_in_buildah "$DEBIAN_REF" "$(archive_of debian "$DEBIAN_KEY")"
+  started=$SECONDS
+  context=$(mktemp -d)
+  cp -r "$REPO/images/$name/." "$context/"
+  if [ "$name" = airflow ]; then
+    cp "$REPO/constraints.txt" "$context/constraints.txt"
+    airflow_requirements >"$context/requirements.txt"
+    rsync -a --exclude __pycache__ --exclude '*.pyc' "$REPO/dags/" "$context/dags/" 2>/dev/null \
+      || { mkdir -p "$context/dags"; (cd "$REPO/dags" && tar cf - --exclude __pycache__ .) | (cd "$context/dags" && tar xf -); }
+  fi
+  log "$name: building $ref"
+  bud "$ref" "$context" -f "$context/Containerfile" --build-arg "BASE_IMAGE=$DEBIAN_REF" >/dev/null
+  rm -rf "$context"
+  export_archive "$ref" "$archive"
+  record_time "$name" "$key" $((SECONDS - started))
+  log "$name: built in $((SECONDS - started))s"
+}
+
+airflow_requirements() {
+  python3 - "$REPO" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from components import versions
+pins = {name: version for name, version in versions.PYTHON_PACKAGES.items() if not name.startswith("pulumi")}
+pins.update(versions.AIRFLOW_IMAGE_PACKAGES)
+print("\n".join(f"{name}=={version}" for name, version in pins.items()))
+PY
+}
+
+# Fused worker images: the kit's own rendered build contexts (make worker-images).
+build_fused() {
+  local out line team directory tag key archive started
+  out=$(mktemp -d)
+  "$PYTHON" -m components.workloads.worker_image --stack "$STACK" --out "$out" 2>/dev/null >"$out/contexts.txt" \
+    || die "could not render the worker image contexts of stack $STACK"
+  while IFS=$'\t' read -r team directory tag; do
+    [ -n "${directory:-}" ] && [ -d "$directory" ] || continue
+    key=$( { echo "fused $tag"; cat "$directory/Dockerfile"; echo "$KEY_airflow $KEY_business_python"; sha256sum <"$REPO/constraints.txt"; } | hash_of)
+    archive=$(archive_of "worker-$team" "$key")
+    KEYS+=("$tag $archive")
+    [ -f "$archive" ] && continue
+    ensure_in_buildah "$AIRFLOW_REF" "$ARCHIVE_airflow"
+    ensure_in_buildah "$BUSINESS_REF" "$ARCHIVE_business_python"
+    started=$SECONDS
+    log "worker image of team $team: building $tag"
+    bud "$tag" "$directory" -v "$REPO/constraints.txt:/kit/constraints.txt:ro" \
+      --build-arg AIRFLOW_CONSTRAINTS_URL=/kit/constraints.txt >/dev/null
+    export_archive "$tag" "$archive"
+    record_time "worker-$team" "$key" $((SECONDS - started))
+    log "worker image of team $team: built in $((SECONDS - started))s"
+  done <"$out/contexts.txt"
+  rm -rf "$out"
+}
+
+plan() {
+  eval "$(stack_images)"
+  [ -n "$POSTGRES_REF" ] && [ -n "$REDIS_REF" ] || die "stack $STACK sets no images.postgres / images.redis"
+  set -- $BUSINESS_REFS
+  [ $# -le 1 ] || die "stack $STACK: only one business image can be built here (got: $*)"
+  BUSINESS_REF=${1:-localhost/airflow-kit/business-python:3.11}
+  build_debian
+  build_pause
+  build_recipe airflow "$AIRFLOW_REF" "$REPO/dags" "$REPO/constraints.txt"
+  build_recipe postgres "$POSTGRES_REF"
+  build_recipe redis "$REDIS_REF"
+  build_recipe business-python "$BUSINESS_REF"
+  build_fused
+}
+
+cmd_build() {
+  for b in buildah mmdebstrap; do command -v "$b" >/dev/null || die "$b not found (apt-get install buildah mmdebstrap)"; done
+  local started=$SECONDS
+  plan
+  log "all images ready in $((SECONDS - started))s"
+}
+
+cmd_load() {
+  [ -n "$ADDRESS" ] || die "load needs --address <containerd socket>"
+  local entry ref archive started=$SECONDS
+  plan
+  for entry in "${KEYS[@]}"; do
+    ref=${entry%% *}; archive=${entry#* }
+    ctr --address "$ADDRESS" -n k8s.io images import "$archive" >/dev/null \
+      || die "could not import $archive"
+  done
+  log "images loaded into $ADDRESS in $((SECONDS - started))s"
+}
+
+case "$CMD" in
+  build) cmd_build ;;
+  load) cmd_load ;;
+  *) usage 2 ;;
+esac

@@ -1,0 +1,306 @@
+"""The main job for real: `pulumi up` of the `local-node` stack with the REAL Airflow chart on a
+real node, then the reference DAGs driven through Airflow's REST API, as a user would.
+
+What a user sees go wrong here and nowhere else: a component that never becomes Ready (a wrong
+image, Secret or ConfigMap name), a task pod that cannot start or cannot reach the Execution API,
+a pod template that loses the team's resources or marks, a local disk that never binds, a log
+that cannot be read once the task's pod is gone, a second `pulumi up` that wants to change
+things, a destroy that leaves the release behind.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pytest
+import requests
+
+from components.workloads.pod_templates import LOCAL_DISK_VOLUME
+from components.workloads.worker_image import load_stack_settings
+from tests.measurements import MEASURED
+from tests.realnode.conftest import STACK
+
+pytestmark = pytest.mark.realnode
+
+NAMESPACE = "airflow"
+CONNECTION = {"connection_id": "kit_example_api", "conn_type": "http", "host": "api.example.com",
+              "login": "svc-reader", "password": "not-printed-7c1d"}
+VARIABLE = {"key": "kit_example_setting", "value": "42"}
+# DAG -> what each of its tasks must show: the executor, and for pod tasks what the pod is.
+DAGS = ("kit_celery_pools", "kit_kubernetes_teams", "kit_pod_operator", "kit_connection_variable")
+RUN_TIMEOUT = 900
+
+
+@dataclass
+class PodRecord:
+    name: str
+    labels: dict[str, str]
+    spec: dict[str, Any]
+    phases: list[str] = field(default_factory=list)
+
+
+class PodWatch:
+    """Every pod created in the namespace while the DAGs run (task pods are deleted when done)."""
+
+    def __init__(self, kubeconfig: str):
+        from kubernetes import client, config, watch
+
+        self.api = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+        self.watch = watch.Watch()
+        self.pods: dict[str, PodRecord] = {}
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._follow()
+        except Exception:  # the stream ends when stop() closes it
+            pass
+
+    def _follow(self) -> None:
+        serializer = self.api.api_client.sanitize_for_serialization
+        for event in self.watch.stream(self.api.list_namespaced_pod, NAMESPACE, timeout_seconds=3600):
+            pod = serializer(event["object"])
+            record = self.pods.setdefault(pod["metadata"]["name"], PodRecord(
+                pod["metadata"]["name"], pod["metadata"].get("labels") or {}, pod["spec"]))
+            phase = (pod.get("status") or {}).get("phase")
+            if phase and (not record.phases or record.phases[-1] != phase):
+                record.phases.append(phase)
+
+    def start(self) -> "PodWatch":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.watch.stop()
+
+    def for_task(self, dag_id: str, task_id: str) -> list[PodRecord]:
+        return [p for p in self.pods.values()
+                if p.labels.get("dag_id") == dag_id and p.labels.get("task_id") == task_id]
+
+
+class AirflowApi:
+    """Airflow 3's REST API as a user calls it: a token from /auth/token, then /api/v2."""
+
+    def __init__(self, base: str, user: str, password: str):
+        self.base = base
+        self.session = requests.Session()
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                response = self.session.post(f"{base}/auth/token", json={"username": user, "password": password},
+                                             timeout=10)
+                if response.status_code in (200, 201):
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, f"no token from {base}/auth/token"
+            time.sleep(2)
+        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+    def call(self, method: str, path: str, **kwargs) -> Any:
+        response = self.session.request(method, f"{self.base}/api/v2{path}", timeout=30, **kwargs)
+        assert response.ok, f"{method} {path}: {response.status_code} {response.text[:500]}"
+        return response.json() if response.content else None
+
+
+def _api(platform, real_node) -> AirflowApi:
+    service = json.loads(real_node.kubectl("-n", NAMESPACE, "get", "service", "airflow-api-server", "-o", "json").stdout)
+    outputs = platform.outputs_with_secrets
+    return AirflowApi(f"http://{service['spec']['clusterIP']}:8080", outputs["adminUser"], outputs["adminPassword"])
+
+
+@pytest.fixture(scope="module")
+def deployed(platform, real_node):
+    platform.outputs_with_secrets = json.loads(platform.pulumi(
+        "stack", "output", "--json", "--show-secrets", "--stack", STACK).stdout)
+    return platform
+
+
+def test_up_installs_the_real_chart_and_every_component_becomes_ready(deployed, real_node):
+    workloads = json.loads(real_node.kubectl("-n", NAMESPACE, "get", "deployments,statefulsets", "-o", "json").stdout)
+    names = {item["metadata"]["name"]: item for item in workloads["items"]}
+    expected = {"airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+                "airflow-worker", "airflow-postgresql", "airflow-redis"}
+    assert expected <= set(names), f"missing components: {expected - set(names)}"
+    not_ready = {name: item["status"] for name, item in names.items()
+                 if (item["status"].get("readyReplicas") or 0) < item["spec"]["replicas"]}
+    assert not not_ready, f"components not Ready after pulumi up: {not_ready}"
+    images = {c["image"] for item in names.values() for c in item["spec"]["template"]["spec"]["containers"]}
+    assert all(image.startswith("localhost/airflow-kit/") for image in images), images
+    jobs = json.loads(real_node.kubectl("-n", NAMESPACE, "get", "jobs", "-o", "json").stdout)["items"]
+    assert jobs and all((job["status"].get("succeeded") or 0) >= 1 for job in jobs), \
+        [(job["metadata"]["name"], job["status"]) for job in jobs]
+    created = sum(1 for line in deployed.up_result.stdout.splitlines() if "created" in line and "+ " in line)
+    MEASURED["real node: pulumi up of local-node with the real chart, all Ready"] = (
+        f"{deployed.up_seconds:.0f} s ({len(names)} workloads, {len(jobs)} jobs)")
+
+
+def test_reference_dags_run_to_success_through_the_api(deployed, real_node):
+    settings = load_stack_settings(STACK)
+    team = settings.teams.leaves()[0]
+    api = _api(deployed, real_node)
+    pods = PodWatch(real_node.kubeconfig).start()
+    try:
+        api.session.delete(f"{api.base}/api/v2/connections/{CONNECTION['connection_id']}", timeout=30)
+        api.session.delete(f"{api.base}/api/v2/variables/{VARIABLE['key']}", timeout=30)
+        api.call("POST", "/connections", json=CONNECTION)
+        api.call("POST", "/variables", json=VARIABLE)
+        deadline = time.monotonic() + 300
+        while True:  # the dag-processor parses the image's DAGs
+            listed = {dag["dag_id"] for dag in api.call("GET", "/dags", params={"limit": 100})["dags"]}
+            if set(DAGS) <= listed:
+                break
+            assert time.monotonic() < deadline, f"DAGs not parsed: {set(DAGS) - listed}"
+            time.sleep(3)
+        errors = api.call("GET", "/importErrors")
+        assert errors["total_entries"] == 0, errors
+
+        runs = {}
+        for dag_id in DAGS:
+            api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+            run = api.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
+            runs[dag_id] = (run["dag_run_id"], time.monotonic())
+        finished: dict[str, dict] = {}
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while len(finished) < len(runs) and time.monotonic() < deadline:
+            for dag_id, (run_id, _) in runs.items():
+                if dag_id in finished:
+                    continue
+                run = api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+                if run["state"] in ("success", "failed"):
+                    finished[dag_id] = run
+            time.sleep(3)
+
+        report, failures = [], []
+        for dag_id, (run_id, triggered) in runs.items():
+            run = finished.get(dag_id) or api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            report.append(f"{dag_id}: run {run['state']}, trigger to end {_seconds(run.get('run_after'), run.get('end_date'))}")
+            instances = api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+            for ti in instances:
+                log = api.session.get(
+                    f"{api.base}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/"
+                    f"{max(ti['try_number'], 1)}", timeout=30,
+                    params={"full_content": "true", **({"map_index": ti["map_index"]} if ti["map_index"] >= 0 else {})})
+                task_pods = pods.for_task(dag_id, ti["task_id"])
+                report.append(f"  {dag_id}.{ti['task_id']}: {ti['state']} on {ti.get('executor') or 'default'}, "
+                              f"{len(task_pods)} pod(s), {_duration(ti)}")
+                ti["log"] = _log_text(log)
+                if ti["state"] != "success":
+                    failures.append(f"{dag_id}.{ti['task_id']} {ti['state']}:\n{ti['log'][-3000:]}")
+                ti["pods"] = task_pods
+            finished[dag_id] = {"state": run["state"], "tis": {ti["task_id"]: ti for ti in instances}}
+        MEASURED["real node: reference DAG tasks (state, executor, pods, queued -> end)"] = "\n  " + "\n  ".join(report)
+        assert not failures, "\n\n".join(failures)
+        assert all(finished[dag]["state"] == "success" for dag in DAGS), {d: finished[d]["state"] for d in DAGS}
+
+        # Celery: no pod of its own; the log came back through the API from the worker.
+        celery = finished["kit_celery_pools"]["tis"]
+        assert celery and all(not ti["pods"] for ti in celery.values())
+        for task_id, ti in celery.items():
+            assert f"task_id={task_id}" in ti["log"] and "Done. Returned value was" in ti["log"], ti["log"][-2000:]
+
+        # KubernetesExecutor in the team's fused image: exactly one pod, the team's resources and marks.
+        teams_run = finished["kit_kubernetes_teams"]["tis"]
+        crunch = teams_run[f"crunch_{team.name}"]
+        (pod,) = crunch["pods"]
+        base = pod.spec["containers"][0]
+        assert base["image"] == team.image
+        assert base["resources"] == team.task_resources.as_k8s()
+        assert pod.spec.get("schedulerName", "default-scheduler") == settings.scheduler.scheduler_name
+        assert pod.spec.get("priorityClassName") == f"airflow-kit-{team.priority}"
+        assert "Succeeded" in pod.phases
+        assert f"team {team.name} on" in crunch["log"], crunch["log"][-2000:]
+
+        # Local disk: one generic ephemeral volume of the stack's WaitForFirstConsumer class.
+        disk = teams_run["local_disk_io"]
+        (disk_pod,) = disk["pods"]
+        (volume,) = [v for v in disk_pod.spec["volumes"] if v["name"] == LOCAL_DISK_VOLUME]
+        claim = volume["ephemeral"]["volumeClaimTemplate"]["spec"]
+        assert claim["storageClassName"] == settings.local_disk.storage_class
+        assert "Succeeded" in disk_pod.phases
+
+        # KubernetesPodOperator: the task runs on Celery, the business pod is the only pod.
+        operator = finished["kit_pod_operator"]["tis"]["business_pod"]
+        assert len(operator["pods"]) == 1 and operator["pods"][0].spec["containers"][0]["image"] == team.image
+        assert "business code on" in operator["log"], operator["log"][-2000:]
+
+        # Connection and Variable through the Execution API, on Celery and in the team's pod.
+        reads = finished["kit_connection_variable"]["tis"]
+        for task_id in ("on_default_executor", "in_team_pod"):
+            assert f"host={CONNECTION['host']}" in reads[task_id]["log"], reads[task_id]["log"][-2000:]
+            assert f"{VARIABLE['key']}={VARIABLE['value']}" in reads[task_id]["log"]
+            assert CONNECTION["password"] not in reads[task_id]["log"]
+        assert len(reads["in_team_pod"]["pods"]) == 1
+        # The team pod is gone; its log was read from the logs volume.
+        left = real_node.kubectl("-n", NAMESPACE, "get", "pods", "-l", "dag_id=kit_connection_variable",
+                                 "-o", "name").stdout.split()
+        assert not left, f"task pods not deleted: {left}"
+    finally:
+        pods.stop()
+
+
+def _log_text(response: requests.Response) -> str:
+    """The task log the API returns (structured lines in Airflow 3) as plain text."""
+    if not response.ok:
+        return f"<log not readable: {response.status_code} {response.text[:300]}>"
+    content = response.json().get("content")
+    if isinstance(content, list):
+        return "\n".join(item.get("event", "") + " " + json.dumps(item, default=str)
+                         if isinstance(item, dict) else str(item) for item in content)
+    return str(content)
+
+
+def _seconds(start: Optional[str], end: Optional[str]) -> str:
+    from datetime import datetime
+
+    if not (start and end):
+        return "-"
+    parse = lambda value: datetime.fromisoformat(value.replace("Z", "+00:00"))  # noqa: E731
+    return f"{(parse(end) - parse(start)).total_seconds():.0f} s"
+
+
+def _duration(ti: dict) -> str:
+    from datetime import datetime
+
+    def parse(value: Optional[str]) -> Optional[datetime]:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+    queued, start, end = parse(ti.get("queued_when")), parse(ti.get("start_date")), parse(ti.get("end_date"))
+    if not (start and end):
+        return "not run"
+    # A deferred task is queued again when its trigger fires: queued_when is then after start_date.
+    waited = f"queued {((start - queued).total_seconds()):.0f} s, " if queued and queued <= start else ""
+    return f"{waited}ran {(end - start).total_seconds():.0f} s"
+
+
+def test_second_up_changes_nothing(deployed):
+    started = time.perf_counter()
+    preview = deployed.preview_expect_no_changes()
+    assert preview.returncode == 0, preview.stdout[-4000:] + preview.stderr[-2000:]
+    MEASURED["real node: second pulumi preview (no changes expected)"] = f"{time.perf_counter() - started:.0f} s"
+
+
+def test_destroy_leaves_only_what_the_design_retains(deployed, real_node):
+    started = time.perf_counter()
+    deployed.destroy()
+    deployed.destroyed = True
+    MEASURED["real node: pulumi destroy"] = f"{time.perf_counter() - started:.0f} s"
+    left = {}
+    for kind in ("deployments", "statefulsets", "jobs", "services", "secrets", "configmaps",
+                 "persistentvolumeclaims", "serviceaccounts", "roles", "rolebindings"):
+        names = real_node.kubectl("-n", NAMESPACE, "get", kind, "-o", "name", check=False).stdout.split()
+        names = [n for n in names if not n.endswith(("/kube-root-ca.crt", "/default"))]
+        if names:
+            left[kind] = names
+    # Kubernetes keeps a StatefulSet's claims by design: the bundled database's and Redis's data.
+    retained_claims = {"persistentvolumeclaim/data-airflow-postgresql-0", "persistentvolumeclaim/redis-db-airflow-redis-0"}
+    assert set(left.pop("persistentvolumeclaims", [])) <= retained_claims
+    assert not left, f"left behind by destroy: {left}"
+    deadline = time.monotonic() + 120
+    while real_node.kubectl("-n", NAMESPACE, "get", "pods", "-o", "name").stdout.strip():
+        assert time.monotonic() < deadline, "pods still running after destroy"
+        time.sleep(2)
