@@ -88,8 +88,7 @@ class Platform(pulumi.ComponentResource):
             "pools": [pool.name for pool in settings.all_pools()],
             "podTemplates": sorted(files),
         }
-        if settings.airflow.auth_manager == "simple":
-            # Users log in as `admin`; `pulumi stack output adminPassword --show-secrets`.
-            self.outputs["adminUser"] = "admin"
-            self.outputs["adminPassword"] = self.airflow.secrets.admin_password
+        # Users log in as `admin`; `pulumi stack output adminPassword --show-secrets`.
+        self.outputs["adminUser"] = "admin"
+        self.outputs["adminPassword"] = self.airflow.secrets.admin_password
         self.register_outputs(self.outputs)

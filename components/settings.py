@@ -26,9 +26,10 @@ DATABASE_MODES = ("bundled", "external")
 DAG_SOURCES = ("gitSync", "image")
 # Config keys that hold secrets; read with `pulumi config set --secret`.
 SECRET_KEYS = ("dbPassword", "fernetKey", "apiSecretKey", "jwtSecret", "redisPassword", "adminPassword")
-# `fab`: the chart's default (FabAuthManager; its user job creates the web admin; needs the FAB
-# provider, which the official image has). `simple`: Airflow's built-in SimpleAuthManager, one
-# `admin` user whose password is `adminPassword` (a Pulumi secret), no user job, no FAB.
+# `fab`: the chart's default (FabAuthManager; its user job creates the web admin `admin`; needs the
+# FAB provider, which the official image has). `simple`: Airflow's built-in SimpleAuthManager, one
+# `admin` user, no user job, no FAB. Either way the password is `adminPassword` (a Pulumi secret,
+# generated when not given) and reaches Airflow only through a Kubernetes Secret.
 AUTH_MANAGERS = ("fab", "simple")
 TOP_LEVEL_KEYS = ("namespace", "airflow", "database", "keda", "scheduler", "queue", "teams",
                   "defaultTeam", "localDisk", "pools", "images") + SECRET_KEYS

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # A throwaway Kubernetes control plane on loopback, for the e2e tests.
 #
-#   scripts/local-cluster.sh start DIR [--no-controllers] [--nodes N] [--bind ADDRESS]
+#   scripts/local-cluster.sh start DIR [--no-controllers] [--nodes N] [--no-kwok] [--bind ADDRESS]
 #   scripts/local-cluster.sh env DIR      # `export` lines (KUBECONFIG, ...) to eval
 #   scripts/local-cluster.sh status DIR   # exit 0 when the API server answers /readyz
 #   scripts/local-cluster.sh stop DIR     # kill what `start` started (by recorded PID)
 #
 # Starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler (unless
 # --no-controllers, or their binaries are missing) and kwok, each on a free 127.0.0.1
-# port, then creates N fake Nodes (default 1) that kwok keeps Ready (no kwok with 0). With
+# port, then creates N fake Nodes (default 1) that kwok keeps Ready (--no-kwok: neither). With
 # --bind, the API server listens on and advertises ADDRESS instead of 127.0.0.1, and publishes
 # itself as the `kubernetes` Service's endpoint, so pods of a real node reach it
 # (scripts/real-node.sh binds it to the node's bridge). Certificates (a
@@ -107,13 +107,14 @@ EOF
 }
 
 cmd_start() {
-  local controllers=1 nodes=1 reconciler=none
+  local controllers=1 nodes=1 reconciler=none kwok=1
   BIND=127.0.0.1
   while [ $# -gt 0 ]; do
     case "$1" in
       --no-controllers) controllers=0; shift ;;
       --nodes) nodes=${2:?}; shift 2 ;;
       --bind) BIND=${2:?}; reconciler=lease; shift 2 ;;
+      --no-kwok) kwok=0; nodes=0; shift ;;
       *) usage 2 ;;
     esac
   done
@@ -181,7 +182,7 @@ EOF
       --bind-address 127.0.0.1 --secure-port "$(free_port)"
   fi
 
-  if [ "$nodes" -gt 0 ]; then
+  if [ "$kwok" = 1 ]; then
   start_proc kwok kwok --kubeconfig "$DIR/kubeconfig" --config "$KWOK_STAGES" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --cidr 10.244.0.0/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$(free_port)"

@@ -349,7 +349,7 @@ cmd_start() {
   ( "$REPO/scripts/images.sh" build --stack "$stack" >"$DIR/logs/images.log" 2>&1; echo $? >"$DIR/images.rc" ) &
   local images_pid=$!
 
-  "$REPO/scripts/local-cluster.sh" start "$CLUSTER" --nodes 0 --bind "$NODE_ADDRESS"
+  "$REPO/scripts/local-cluster.sh" start "$CLUSTER" --no-kwok --bind "$NODE_ADDRESS"
 
   write_containerd_config
   start_proc containerd containerd --config "$DIR/containerd/config.toml"
@@ -425,6 +425,12 @@ cmd_stop() {
   local pid
   for pid in $(grep -lsF -- "$SOCK" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
     [ "$pid" != "$$" ] && kill -9 "$pid" 2>/dev/null && log "containerd shim stopped (pid $pid)" || true
+  done
+  # Container processes whose shim is gone (containerd or the kubelet was killed): every process
+  # still in the kubelet's cgroups belongs to one of our pods.
+  local procs
+  for procs in $(find /sys/fs/cgroup/*/"$CGROUP_ROOT" -name cgroup.procs 2>/dev/null); do
+    for pid in $(cat "$procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
   done
   "$REPO/scripts/local-cluster.sh" stop "$CLUSTER" 2>&1 | sed 's/^/  /' >&2 || true
 

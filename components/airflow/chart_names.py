@@ -42,7 +42,7 @@ class SecretNames:
     postgresql_auth = "airflow-postgresql-auth"  # postgres-password (bundled Bitnami chart)
     pgbouncer_config = "airflow-pgbouncer-config"  # pgbouncer.ini, users.txt
     pgbouncer_stats = "airflow-pgbouncer-stats"  # connection
-    admin_password = "airflow-admin-password"  # passwords.json (SimpleAuthManager's users file)
+    admin_password = "airflow-admin-password"  # password; passwords.json (SimpleAuthManager's users file)
 
 
 def _truncate(name: str) -> str:

@@ -60,12 +60,13 @@ class AirflowSecrets(pulumi.ComponentResource):
                 lambda pw: chart_values.broker_url(settings, pw))}
             data[SecretNames.result_backend] = {"connection": db_password.apply(
                 lambda pw: chart_values.result_backend_connection(settings, pw))}
-        self.admin_password: Optional[pulumi.Output[str]] = None
+        # The web admin's password (FAB's user job or SimpleAuthManager's users file).
+        self.admin_password = given_or("adminPassword", lambda: random.RandomPassword(
+            "admin-password", length=20, special=False, opts=child).result)
+        data[SecretNames.admin_password] = {chart_values.ADMIN_PASSWORD_KEY: self.admin_password}
         if settings.airflow.auth_manager == "simple":
-            self.admin_password = given_or("adminPassword", lambda: random.RandomPassword(
-                "admin-password", length=20, special=False, opts=child).result)
-            data[SecretNames.admin_password] = {
-                chart_values.SIMPLE_AUTH_PASSWORDS_KEY: self.admin_password.apply(chart_values.simple_auth_passwords)}
+            data[SecretNames.admin_password][chart_values.SIMPLE_AUTH_PASSWORDS_KEY] = \
+                self.admin_password.apply(chart_values.simple_auth_passwords)
         if chart_values.uses_pgbouncer(settings):
             data[SecretNames.pgbouncer_config] = {
                 "pgbouncer.ini": pulumi.Output.secret(chart_values.pgbouncer_ini(settings)),

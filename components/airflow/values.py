@@ -125,6 +125,8 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
     _image_values(settings, values)
     if airflow.auth_manager == "simple":
         _simple_auth_values(settings, values)
+    else:
+        _fab_admin_values(values)
     if airflow.logs_volume is not None:
         values["logs"] = {"persistence": {"enabled": True, "existingClaim": LOGS_VOLUME_CLAIM}}
     if not airflow.statsd:
@@ -164,14 +166,16 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
 
 
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-SIMPLE_AUTH_ADMIN = "admin"
+ADMIN_USER = "admin"
+ADMIN_PASSWORD_KEY = "password"  # key of SecretNames.admin_password
+ADMIN_PASSWORD_ENV = "AIRFLOW_KIT_ADMIN_PASSWORD"
 SIMPLE_AUTH_DIR = "/opt/airflow/simple-auth"
 SIMPLE_AUTH_PASSWORDS_KEY = "passwords.json"
 
 
 def simple_auth_passwords(password: str) -> str:
     """The SimpleAuthManager's users file: {"<user>": "<password>"}."""
-    return json.dumps({SIMPLE_AUTH_ADMIN: password})
+    return json.dumps({ADMIN_USER: password})
 
 
 def _simple_auth_values(settings: Settings, values: dict[str, Any]) -> None:
@@ -182,7 +186,7 @@ def _simple_auth_values(settings: Settings, values: dict[str, Any]) -> None:
 
     values["config"].setdefault("core", {}).update({
         "auth_manager": SIMPLE_AUTH_MANAGER,
-        "simple_auth_manager_users": f"{SIMPLE_AUTH_ADMIN}:admin",
+        "simple_auth_manager_users": f"{ADMIN_USER}:admin",
         "simple_auth_manager_passwords_file": f"{SIMPLE_AUTH_DIR}/{SIMPLE_AUTH_PASSWORDS_KEY}",
     })
     values["createUserJob"]["enabled"] = False  # `airflow users create` is FAB's
@@ -200,6 +204,19 @@ def _simple_auth_values(settings: Settings, values: dict[str, Any]) -> None:
             "volumeMounts": [{"name": "simple-auth-secret", "mountPath": secret_dir, "readOnly": True},
                              {"name": "simple-auth", "mountPath": SIMPLE_AUTH_DIR}],
         }],
+    })
+
+
+def _fab_admin_values(values: dict[str, Any]) -> None:
+    """The chart's user job creates the FAB admin with the password from the kit's Secret, read
+    from the environment at run time: no password in values or in the rendered Job (the chart's
+    default is a literal admin/admin)."""
+    values["createUserJob"].update({
+        "env": [{"name": ADMIN_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {
+            "name": SecretNames.admin_password, "key": ADMIN_PASSWORD_KEY}}}],
+        "args": ["bash", "-c", f'exec airflow users create "$@" --password "${ADMIN_PASSWORD_ENV}"', "--",
+                 "--role", "Admin", "--username", ADMIN_USER, "--email", "admin@example.com",
+                 "--firstname", "Airflow", "--lastname", "Admin"],
     })
 
 

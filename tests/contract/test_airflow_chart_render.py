@@ -181,3 +181,25 @@ def test_a_nested_mount_would_be_caught():
                 {"name": "config", "mountPath": "/opt/airflow/pod_templates/pod_template_file.yaml",
                  "subPath": "pod_template_file.yaml"}]}]}
     assert nested_configmap_mounts("Deployment/airflow-scheduler", spec)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_web_admin_password_is_never_a_literal(stack, rendered):
+    """The chart's default user job creates admin/admin; the kit's reads the password from its Secret."""
+    chart_objects, kit_objects, _ = rendered(stack)
+    text = yaml.safe_dump_all(chart_objects)
+    jobs = [obj for obj in chart_objects if obj["kind"] == "Job" and obj["metadata"]["name"].endswith("create-user")]
+    manager = (stack_file_config(stack).get("airflow") or {}).get("authManager", "fab")
+    if manager == "simple":
+        assert not jobs and "SimpleAuthManager" in text
+        return
+    (job,) = jobs
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    flags = dict(zip(args[4::2], args[5::2]))  # after bash -c SCRIPT --
+    assert args[3] == "--" and not {"-p", "--password"} & set(flags), args
+    assert '--password "$AIRFLOW_KIT_ADMIN_PASSWORD"' in args[2]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AIRFLOW_KIT_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "airflow-admin-password", "key": "password"}
+    assert ("Secret", "airflow-admin-password") in {(o["kind"], o["metadata"]["name"]) for o in kit_objects}

@@ -134,6 +134,12 @@ CASES = [
      "stack 'local': airflow-kit:teams[dev].taskResources.memoryLimit = '256Mi': must be at least the request 512Mi"),
     ("pool-duplicates-team-pool", "local", "pools", [{"name": "team-dev", "slots": 4}],
      "stack 'local': airflow-kit:pools[0].name = 'team-dev': is already a pool (team pools are team-<name>)"),
+    ("volcano-reserved-queue", "staging", "teams.2.name", "root",
+     "stack 'staging': airflow-kit:teams[root].name = 'root': is a queue Volcano creates itself (root, default); "
+     "choose another name"),
+    ("koordinator-reserved-quota", "prod", "teams.2.name", "koordinator-system-quota",
+     "stack 'prod': airflow-kit:teams[koordinator-system-quota].name = 'koordinator-system-quota': is reserved by "
+     "Koordinator (koordinator-root-quota, koordinator-system-quota, koordinator-default-quota); choose another name"),
     ("bad-pull-policy", "local-node", "images.pullPolicy", "Sometimes",
      "stack 'local-node': airflow-kit:images.pullPolicy = 'Sometimes': must be one of Always, IfNotPresent, Never"),
     ("bad-image-reference", "local-node", "images.redis", "Redis 7",
