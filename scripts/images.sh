@@ -210,10 +210,24 @@ plan() {
   build_fused
 }
 
+# Archives of earlier inputs (a DAG change makes a new Airflow archive): keep only the current one.
+prune_archives() {
+  local entry archive prefix old
+  for entry in "${KEYS[@]}"; do
+    archive=${entry#* }
+    prefix=${archive%-????????????????.oci.tar}
+    for old in "$prefix"-????????????????.oci.tar; do
+      [ -f "$old" ] && [ "$old" != "$archive" ] && rm -f "$old" && log "removed superseded $(basename "$old")"
+    done
+  done
+  return 0
+}
+
 cmd_build() {
   for b in buildah mmdebstrap; do command -v "$b" >/dev/null || die "$b not found (apt-get install buildah mmdebstrap)"; done
   local started=$SECONDS
   plan
+  prune_archives
   log "all images ready in $((SECONDS - started))s"
 }
 

@@ -19,6 +19,7 @@ from typing import Any, Optional
 import pytest
 import requests
 
+from components.scheduling.plans import scheduling_plan
 from components.workloads.pod_templates import LOCAL_DISK_VOLUME
 from components.workloads.worker_image import load_stack_settings
 from tests.measurements import MEASURED
@@ -212,6 +213,8 @@ def test_reference_dags_run_to_success_through_the_api(deployed, real_node):
         assert base["resources"] == team.task_resources.as_k8s()
         assert pod.spec.get("schedulerName", "default-scheduler") == settings.scheduler.scheduler_name
         assert pod.spec.get("priorityClassName") == f"airflow-kit-{team.priority}"
+        marks = scheduling_plan(settings).pod_marks[team.name]
+        assert marks.labels.items() <= pod.labels.items(), (marks.labels, pod.labels)
         assert "Succeeded" in pod.phases
         assert f"team {team.name} on" in crunch["log"], crunch["log"][-2000:]
 
