@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components.airflow.release import AirflowRelease
-from components.airflow.values import merge_config
+from components.airflow.values import ADMIN_USER, merge_config
 from components.k8s_objects import create_chart, create_object
 from components.keda import keda_chart
 from components.queueing.plans import queue_plan
@@ -30,6 +30,16 @@ from components.workloads.pools import PoolsSync
 class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, settings: Settings, *, given_secrets: Mapping[str, Optional[pulumi.Output]],
                  opts: Optional[pulumi.ResourceOptions] = None):
+        # Every pure plan first, before this component registers: a rule only a backend, the
+        # queue layer or the pod templates know (a reserved queue or quota name) stops the
+        # program with nothing created (program.run turns its ConfigError into one line).
+        plan = scheduling_plan(settings)
+        queues = queue_plan(settings, plan)
+        keda = keda_chart(settings)
+        files = render_pod_templates(settings, plan.pod_marks)
+        configmap = pod_templates_configmap(settings, files)
+        default_template = default_pod_template_text(settings, plan.pod_marks)
+
         super().__init__("airflow-kit:index:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -41,19 +51,14 @@ class Platform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.scheduler.retain_queues))
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
 
-        plan = scheduling_plan(settings)
-        queues = queue_plan(settings, plan)
         self.scheduling = SchedulingLayer("scheduling", settings, plan, opts=in_namespace,
                                           quota_labels=queues.quota_labels)
 
         self.queue = QueueLayer("queue", settings, queues,
                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.scheduling]))
 
-        keda = keda_chart(settings)
         self.keda = create_chart(keda, opts=child) if keda else None
 
-        files = render_pod_templates(settings, plan.pod_marks)
-        configmap = pod_templates_configmap(settings, files)
         self.pod_templates = create_object(configmap, opts=in_namespace)
 
         airflow_depends: list[pulumi.Resource] = [self.namespace, self.pod_templates, self.scheduling, self.queue]
@@ -62,7 +67,7 @@ class Platform(pulumi.ComponentResource):
         self.airflow = AirflowRelease(
             "airflow", settings,
             given_secrets=given_secrets,
-            pod_template=default_pod_template_text(settings, plan.pod_marks),
+            pod_template=default_template,
             pod_templates_configmap=configmap["metadata"]["name"],
             extra_config=merge_config(plan.airflow_config, queues.airflow_config),
             opts=pulumi.ResourceOptions(parent=self, depends_on=airflow_depends))
@@ -88,7 +93,7 @@ class Platform(pulumi.ComponentResource):
             "pools": [pool.name for pool in settings.all_pools()],
             "podTemplates": sorted(files),
         }
-        # Users log in as `admin`; `pulumi stack output adminPassword --show-secrets`.
-        self.outputs["adminUser"] = "admin"
+        # `pulumi stack output adminPassword --show-secrets`.
+        self.outputs["adminUser"] = ADMIN_USER
         self.outputs["adminPassword"] = self.airflow.secrets.admin_password
         self.register_outputs(self.outputs)

@@ -21,8 +21,8 @@ PYTHON=${PYTHON:-$REPO/.venv/bin/python}
 HOST_CA=${AIRFLOW_KIT_HOST_CA:-/etc/ssl/certs/ca-certificates.crt}
 
 usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
-log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=scripts/processes.sh
+. "$REPO/scripts/processes.sh"
 
 [ $# -ge 1 ] || usage 2
 CMD=$1; shift
@@ -78,12 +78,14 @@ ensure_in_buildah() {  # ensure_in_buildah REF ARCHIVE
   buildah tag "$id" "$1"
 }
 
-record_time() { printf '%s %s %s wall=%ss\n' "$(date -u +%FT%TZ)" "$1" "$2" "$3" >>"$ARCHIVES/build-times.txt"; }
-
-export_archive() {  # export_archive REF ARCHIVE
-  rm -f "$2.tmp"
-  buildah push --quiet "$1" "oci-archive:$2.tmp:$1"
-  mv "$2.tmp" "$2"
+# store_image NAME REF KEY ARCHIVE STARTED: the built image as its archive, timed.
+store_image() {
+  local name=$1 ref=$2 key=$3 archive=$4 seconds=$((SECONDS - $5))
+  rm -f "$archive.tmp"
+  buildah push --quiet "$ref" "oci-archive:$archive.tmp:$ref"
+  mv "$archive.tmp" "$archive"
+  printf '%s %s %s wall=%ss\n' "$(date -u +%FT%TZ)" "$name" "$key" "$seconds" >>"$ARCHIVES/build-times.txt"
+  log "$name: built in ${seconds}s"
 }
 
 bud() {  # bud REF CONTEXT [buildah bud args...]
@@ -112,9 +114,7 @@ build_debian() {
   buildah add --quiet "$c" "$rootfs" / >/dev/null
   buildah config --env PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin --cmd /bin/bash "$c"
   buildah commit --quiet --rm "$c" "$DEBIAN_REF" >/dev/null
-  export_archive "$DEBIAN_REF" "$archive"
-  record_time debian "$key" $((SECONDS - started))
-  log "debian: built in $((SECONDS - started))s"
+  store_image debian "$DEBIAN_REF" "$key" "$archive" "$started"
 }
 
 build_pause() {
@@ -129,8 +129,7 @@ build_pause() {
   buildah copy --quiet "$c" "$TOOLS/bin/pause" /pause >/dev/null
   buildah config --entrypoint '["/pause"]' "$c"
   buildah commit --quiet --rm "$c" "$PAUSE_REF" >/dev/null
-  export_archive "$PAUSE_REF" "$archive"
-  record_time pause "$key" $((SECONDS - started))
+  store_image pause "$PAUSE_REF" "$key" "$archive" "$started"
 }
 
 # build_recipe NAME REF [extra context paths hashed too...]: images/NAME/Containerfile FROM debian
@@ -148,15 +147,13 @@ build_recipe() {
   if [ "$name" = airflow ]; then
     cp "$REPO/constraints.txt" "$context/constraints.txt"
     airflow_requirements >"$context/requirements.txt"
-    rsync -a --exclude __pycache__ --exclude '*.pyc' "$REPO/dags/" "$context/dags/" 2>/dev/null \
-      || { mkdir -p "$context/dags"; (cd "$REPO/dags" && tar cf - --exclude __pycache__ .) | (cd "$context/dags" && tar xf -); }
+    mkdir -p "$context/dags"
+    (cd "$REPO/dags" && tar cf - --exclude __pycache__ --exclude '*.pyc' .) | (cd "$context/dags" && tar xf -)
   fi
   log "$name: building $ref"
   bud "$ref" "$context" -f "$context/Containerfile" --build-arg "BASE_IMAGE=$DEBIAN_REF" >/dev/null
   rm -rf "$context"
-  export_archive "$ref" "$archive"
-  record_time "$name" "$key" $((SECONDS - started))
-  log "$name: built in $((SECONDS - started))s"
+  store_image "$name" "$ref" "$key" "$archive" "$started"
 }
 
 airflow_requirements() {
@@ -172,7 +169,7 @@ PY
 
 # Fused worker images: the kit's own rendered build contexts (make worker-images).
 build_fused() {
-  local out line team directory tag key archive started
+  local out team directory tag key archive started
   out=$(mktemp -d)
   "$PYTHON" -m components.workloads.worker_image --stack "$STACK" --out "$out" 2>/dev/null >"$out/contexts.txt" \
     || die "could not render the worker image contexts of stack $STACK"
@@ -188,9 +185,7 @@ build_fused() {
     log "worker image of team $team: building $tag"
     bud "$tag" "$directory" -v "$REPO/constraints.txt:/kit/constraints.txt:ro" \
       --build-arg AIRFLOW_CONSTRAINTS_URL=/kit/constraints.txt >/dev/null
-    export_archive "$tag" "$archive"
-    record_time "worker-$team" "$key" $((SECONDS - started))
-    log "worker image of team $team: built in $((SECONDS - started))s"
+    store_image "worker-$team" "$tag" "$key" "$archive" "$started"
   done <"$out/contexts.txt"
   rm -rf "$out"
 }
@@ -233,10 +228,10 @@ cmd_build() {
 
 cmd_load() {
   [ -n "$ADDRESS" ] || die "load needs --address <containerd socket>"
-  local entry ref archive started=$SECONDS
+  local entry archive started=$SECONDS
   plan
   for entry in "${KEYS[@]}"; do
-    ref=${entry%% *}; archive=${entry#* }
+    archive=${entry#* }
     ctr --address "$ADDRESS" -n k8s.io images import "$archive" >/dev/null \
       || die "could not import $archive"
   done

@@ -30,16 +30,12 @@ TOOLS=${AIRFLOW_KIT_TOOLS:-$REPO/.tools}
 export PATH="$TOOLS/bin:$PATH"
 
 usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
-log() { printf '[local-cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
+# shellcheck source=scripts/processes.sh
+. "$REPO/scripts/processes.sh"
 [ $# -ge 2 ] || usage 2
 CMD=$1; DIR=$2; shift 2
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
-
-# shellcheck source=scripts/processes.sh
-. "$REPO/scripts/processes.sh"
 
 kc() { kubectl --kubeconfig "$DIR/kubeconfig" "$@"; }
 

@@ -1,5 +1,9 @@
-# Process helpers shared by scripts/local-cluster.sh and scripts/real-node.sh (sourced).
-# The caller sets DIR (pids/ and logs/ live there) and defines log().
+# Helpers shared by scripts/local-cluster.sh, scripts/real-node.sh and scripts/images.sh
+# (sourced). The process helpers need DIR (pids/ and logs/ live there).
+
+# Messages on stderr, prefixed with the script's name and the time.
+log() { printf '[%s %s] %s\n' "$(basename "$0" .sh)" "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

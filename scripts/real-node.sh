@@ -39,9 +39,8 @@ KUBELET_PORT=10250
 SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
 
 usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
-log() { printf '[real-node %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
+# shellcheck source=scripts/processes.sh
+. "$REPO/scripts/processes.sh"
 [ $# -ge 2 ] || usage 2
 CMD=$1; DIR=$2; shift 2
 mkdir -p "$DIR"
@@ -51,9 +50,6 @@ SOCK=$DIR/containerd/containerd.sock
 NODE_NAME=$(hostname | tr '[:upper:]' '[:lower:]')
 
 kc() { kubectl --kubeconfig "$CLUSTER/kubeconfig" "$@"; }
-
-# shellcheck source=scripts/processes.sh
-. "$REPO/scripts/processes.sh"
 
 stop_proc() {  # stop_proc NAME: SIGTERM, SIGKILL after 10 s
   local pid n
@@ -74,14 +70,19 @@ kit_chains() {  # kit_chains iptables|ip6tables: "table chain" of every KUBE-*/C
 
 # --- certificates: a client certificate per node agent, signed by the cluster CA -----------
 
+# signed_cert NAME SUBJECT EXTENSION...: DIR/certs/NAME.{key,crt} signed by the cluster CA (kept once made).
+signed_cert() {
+  local c=$DIR/certs name=$1 subject=$2; shift 2
+  [ -f "$c/$name.crt" ] && return 0
+  openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$c/$name.key" -out "$c/$name.csr" 2>/dev/null
+  printf '%s\n' "$@" >"$c/$name.ext"
+  openssl x509 -req -in "$c/$name.csr" -CA "$CLUSTER/certs/ca.crt" -CAkey "$CLUSTER/certs/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$c/$name.ext" -out "$c/$name.crt" 2>/dev/null
+  chmod 600 "$c/$name.key"
+}
+
 client_cert() {  # client_cert NAME CN ORGANIZATION
-  local c=$DIR/certs
-  [ -f "$c/$1.crt" ] && return 0
-  openssl req -newkey rsa:2048 -nodes -subj "/O=$3/CN=$2" -keyout "$c/$1.key" -out "$c/$1.csr" 2>/dev/null
-  printf 'extendedKeyUsage=clientAuth\n' >"$c/$1.ext"
-  openssl x509 -req -in "$c/$1.csr" -CA "$CLUSTER/certs/ca.crt" -CAkey "$CLUSTER/certs/ca.key" -CAcreateserial \
-    -days 3650 -extfile "$c/$1.ext" -out "$c/$1.crt" 2>/dev/null
-  chmod 600 "$c/$1.key"
+  signed_cert "$1" "/O=$3/CN=$2" "extendedKeyUsage=clientAuth"
 }
 
 agent_kubeconfig() {  # agent_kubeconfig NAME -> DIR/NAME.kubeconfig
@@ -104,15 +105,8 @@ EOF
 }
 
 serving_cert() {  # the kubelet's serving certificate (the API server calls it for logs, exec)
-  local c=$DIR/certs
-  [ -f "$c/kubelet-serving.crt" ] && return 0
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=$NODE_NAME" -keyout "$c/kubelet-serving.key" \
-    -out "$c/kubelet-serving.csr" 2>/dev/null
-  printf '%s\n' "subjectAltName=DNS:$NODE_NAME,IP:127.0.0.1,IP:$NODE_ADDRESS" "extendedKeyUsage=serverAuth" \
-    >"$c/kubelet-serving.ext"
-  openssl x509 -req -in "$c/kubelet-serving.csr" -CA "$CLUSTER/certs/ca.crt" -CAkey "$CLUSTER/certs/ca.key" \
-    -CAcreateserial -days 3650 -extfile "$c/kubelet-serving.ext" -out "$c/kubelet-serving.crt" 2>/dev/null
-  chmod 600 "$c/kubelet-serving.key"
+  signed_cert kubelet-serving "/CN=$NODE_NAME" "subjectAltName=DNS:$NODE_NAME,IP:127.0.0.1,IP:$NODE_ADDRESS" \
+    "extendedKeyUsage=serverAuth"
 }
 
 # --- configuration files --------------------------------------------------------------------
@@ -292,9 +286,9 @@ preflight() {
   local b
   for b in containerd containerd-shim-runc-v2 runc ctr ip iptables ip6tables openssl kubectl kubelet kube-proxy \
     coredns local-path-provisioner etcd kube-apiserver kube-controller-manager kube-scheduler; do
-    command -v "$b" >/dev/null || die "$b not found: apt-get install containerd runc containernetworking-plugins iptables conntrack, and scripts/tools.sh builds the rest"
+    command -v "$b" >/dev/null || die "$b not found: scripts/node-packages.sh installs the node's packages, scripts/tools.sh builds the rest"
   done
-  [ -x /usr/lib/cni/bridge ] || die "CNI plugins missing: apt-get install containernetworking-plugins"
+  [ -x /usr/lib/cni/bridge ] || die "CNI plugins missing: scripts/node-packages.sh"
   if ip link show "$BRIDGE" >/dev/null 2>&1; then die "a bridge $BRIDGE exists already (another node running? scripts/real-node.sh stop DIR)"; fi
   local chains; chains=$( { kit_chains iptables; kit_chains ip6tables; } | head -n 3)
   [ -z "$chains" ] || die "KUBE-*/CNI-* iptables chains exist already (another node on this machine?): $chains"

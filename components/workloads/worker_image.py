@@ -45,7 +45,7 @@ from components.workloads.pod_templates import AIRFLOW_GID, AIRFLOW_HOME, AIRFLO
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TEMPLATES = pathlib.Path(__file__).resolve().parent / "templates"
-DUMB_INIT = "dumb-init==1.2.5.post1"
+DUMB_INIT = f"dumb-init=={versions.AIRFLOW_IMAGE_PACKAGES['dumb-init']}"  # same init as the Airflow image
 # apache-airflow 3.1.7 supports python 3.10-3.13, but the pinned providers (cncf-kubernetes 10.25.0,
 # celery 3.26.0) require python >= 3.11.
 PYTHON_MIN = (3, 11)

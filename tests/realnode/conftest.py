@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import os
-import pathlib
 import secrets
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 from components.settings import SECRET_KEYS
 from tests.conftest import REPO, stack_file_config
 from tests.contract.test_airflow_chart_render import airflow_chart_package
-from tests.e2e.conftest import TOOLS, PulumiProject, run, tools_env  # noqa: F401  (fixture)
+from tests.e2e.conftest import TOOLS, LocalCluster, PulumiProject, run, tools_env  # noqa: F401  (fixture)
 from tests.measurements import MEASURED
 
 STACK = "local-node"
@@ -39,18 +38,19 @@ def _missing() -> list[str]:
         missing.append("root (containerd, kubelet, the bridge and iptables need it)")
     for binary, package in NODE_PACKAGES.items():
         if not (os.path.exists(binary) if binary.startswith("/") else shutil.which(binary)):
-            missing.append(f"{binary} (apt-get install {package})")
+            missing.append(f"{binary} (package {package}: scripts/node-packages.sh)")
     for tool in NODE_TOOLS:
         if not (TOOLS / "bin" / tool).exists():
             missing.append(f"{tool} (scripts/tools.sh --only {tool})")
     return missing
 
 
-class RealNode:
-    def __init__(self, directory: pathlib.Path, env: dict[str, str]):
-        self.directory, self.env = directory, env
-        self.kubeconfig = str(directory / "cluster" / "kubeconfig")
-        self.start_seconds = 0.0
+class RealNode(LocalCluster):
+    """scripts/real-node.sh in `directory`; kubectl and logs as for the local control plane."""
+
+    @property
+    def kubeconfig(self) -> str:
+        return str(self.directory / "cluster" / "kubeconfig")
 
     def script(self, *args: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
         return run([str(REPO / "scripts" / "real-node.sh"), *args], self.env, timeout=timeout, check=check)
@@ -63,16 +63,6 @@ class RealNode:
 
     def stop(self) -> str:
         return self.script("stop", str(self.directory), timeout=300, check=False).stderr
-
-    def kubectl(self, *args: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
-        return run(["kubectl", "--kubeconfig", self.kubeconfig, *args], self.env, timeout=timeout, check=check)
-
-    def logs(self) -> str:
-        parts = []
-        for log in sorted((self.directory / "logs").glob("*.log")):
-            lines = log.read_text(errors="replace").splitlines()[-20:]
-            parts.append(f"--- {log.name} (last lines)\n" + "\n".join(lines))
-        return "\n".join(parts)
 
 
 @pytest.fixture(scope="session")
@@ -111,8 +101,7 @@ def platform(real_node, tools_env, tmp_path_factory):
     config = stack_file_config(STACK)
     config["airflow"] = {**config["airflow"], "chart": {"path": str(airflow_chart_package())}}
     project = PulumiProject(tmp_path_factory.mktemp("project"), tools_env, real_node.kubeconfig, STACK, config)
-    project.secrets = generated_secrets()
-    project.init(project.secrets)
+    project.init(generated_secrets())
     started = time.perf_counter()
     project.up_result = project.pulumi("up", "--yes", "--skip-preview", "--stack", STACK, timeout=1800)
     project.up_seconds = time.perf_counter() - started

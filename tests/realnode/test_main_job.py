@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Optional
 
 import pytest
@@ -31,7 +32,8 @@ NAMESPACE = "airflow"
 CONNECTION = {"connection_id": "kit_example_api", "conn_type": "http", "host": "api.example.com",
               "login": "svc-reader", "password": "not-printed-7c1d"}
 VARIABLE = {"key": "kit_example_setting", "value": "42"}
-# DAG -> what each of its tasks must show: the executor, and for pod tasks what the pod is.
+# The reference DAGs the user triggers: Celery, KubernetesExecutor (team image, local disk),
+# KubernetesPodOperator, a Connection and a Variable.
 DAGS = ("kit_celery_pools", "kit_kubernetes_teams", "kit_pod_operator", "kit_connection_variable")
 RUN_TIMEOUT = 900
 
@@ -164,11 +166,11 @@ def test_reference_dags_run_to_success_through_the_api(deployed, real_node):
         for dag_id in DAGS:
             api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
             run = api.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
-            runs[dag_id] = (run["dag_run_id"], time.monotonic())
+            runs[dag_id] = run["dag_run_id"]
         finished: dict[str, dict] = {}
         deadline = time.monotonic() + RUN_TIMEOUT
         while len(finished) < len(runs) and time.monotonic() < deadline:
-            for dag_id, (run_id, _) in runs.items():
+            for dag_id, run_id in runs.items():
                 if dag_id in finished:
                     continue
                 run = api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
@@ -177,7 +179,7 @@ def test_reference_dags_run_to_success_through_the_api(deployed, real_node):
             time.sleep(3)
 
         report, failures = [], []
-        for dag_id, (run_id, triggered) in runs.items():
+        for dag_id, run_id in runs.items():
             run = finished.get(dag_id) or api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
             report.append(f"{dag_id}: run {run['state']}, trigger to end {_seconds(run.get('run_after'), run.get('end_date'))}")
             instances = api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
@@ -249,7 +251,7 @@ def test_reference_dags_run_to_success_through_the_api(deployed, real_node):
             assert time.monotonic() < deadline, f"task pods not deleted: {left}"
             time.sleep(2)
         after = api.session.get(
-            f"{api.base}/api/v2/dags/kit_connection_variable/dagRuns/{runs['kit_connection_variable'][0]}"
+            f"{api.base}/api/v2/dags/kit_connection_variable/dagRuns/{runs['kit_connection_variable']}"
             f"/taskInstances/in_team_pod/logs/1", params={"full_content": "true"}, timeout=30)
         assert f"{VARIABLE['key']}={VARIABLE['value']}" in _log_text(after)
     finally:
@@ -267,22 +269,19 @@ def _log_text(response: requests.Response) -> str:
     return str(content)
 
 
-def _seconds(start: Optional[str], end: Optional[str]) -> str:
-    from datetime import datetime
+def _instant(value: Optional[str]) -> Optional[datetime]:
+    """An API timestamp (ISO 8601, `Z` for UTC)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
+
+def _seconds(start: Optional[str], end: Optional[str]) -> str:
     if not (start and end):
         return "-"
-    parse = lambda value: datetime.fromisoformat(value.replace("Z", "+00:00"))  # noqa: E731
-    return f"{(parse(end) - parse(start)).total_seconds():.0f} s"
+    return f"{(_instant(end) - _instant(start)).total_seconds():.0f} s"
 
 
 def _duration(ti: dict) -> str:
-    from datetime import datetime
-
-    def parse(value: Optional[str]) -> Optional[datetime]:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-    queued, start, end = parse(ti.get("queued_when")), parse(ti.get("start_date")), parse(ti.get("end_date"))
+    queued, start, end = _instant(ti.get("queued_when")), _instant(ti.get("start_date")), _instant(ti.get("end_date"))
     if not (start and end):
         return "not run"
     # A deferred task is queued again when its trigger fires: queued_when is then after start_date.
