@@ -1,34 +1,46 @@
-# airflow-kit: the README's commands. `make setup`, then `make up` (stack local) and `make test`.
-STACK ?= local
+# airflow-kit: the README's commands. `make setup`, `make up`, `make dag`, `make down`; `make test`.
+STACK ?=
+CLUSTER ?= auto
+DAG ?= kit_kubernetes_teams
 PYTHON ?= python3
 VENV := .venv
+# A folder of packaged charts (an air-gapped mirror); this project's live beside the checkout.
+CHARTS_FROM ?= $(abspath ../shared/reference/charts)
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 export PULUMI_SKIP_UPDATE_CHECK := true
-# Tools built by `make tools` come first when present (no effect otherwise).
+# Tools built by `make setup`/`make tools` come first when present (no effect otherwise).
 ifneq ($(wildcard $(CURDIR)/.tools/bin/pulumi),)
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 endif
+KIT = @test -x $(VENV)/bin/python || { echo "airflow-kit: no $(VENV) here: run \`make setup\` first" >&2; exit 2; }; \
+	$(VENV)/bin/python -m components.cli
+STACK_ARG = $(if $(STACK),--stack $(STACK))
 
-.PHONY: setup up preview destroy test tools worker-images
+.PHONY: setup up dag credentials down preview destroy test tools worker-images
 
-setup: ## virtualenv with the pinned program and test dependencies
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-test.txt -c constraints.txt
-	mkdir -p .pulumi-state
+setup: ## .venv, the chart, the Pulumi toolchain, and the kit's local node when no cluster answers
+	PYTHON=$(PYTHON) CHARTS_FROM=$(CHARTS_FROM) scripts/setup.sh
 
-up: ## pulumi up of $(STACK) with a local state backend (needs the pulumi CLI and a kubeconfig)
-	pulumi stack select --create $(STACK)
-	pulumi up --stack $(STACK) --yes
+up: ## pulumi up of STACK (default: local on your cluster, local-node on the kit's node when none answers)
+	$(KIT) up $(STACK_ARG) --cluster $(CLUSTER)
+
+dag: ## trigger DAG through Airflow's REST API and follow its run to the end
+	$(KIT) dag $(DAG) $(STACK_ARG)
+
+credentials: ## the web admin's user and password
+	$(KIT) credentials $(STACK_ARG)
+
+down: ## destroy the deployed stack; stop the kit's local node and undo its host changes
+	$(KIT) down $(STACK_ARG)
 
 preview:
-	pulumi stack select --create $(STACK)
-	pulumi preview --stack $(STACK) --diff
+	pulumi stack select --create $(or $(STACK),local)
+	pulumi preview --stack $(or $(STACK),local) --diff
 
-destroy:
-	pulumi destroy --stack $(STACK) --yes
+destroy: ## destroy the stack only (the kit's node keeps running)
+	pulumi destroy --stack $(or $(STACK),local) --yes
 
 test: ## every test tier; live tiers skip with a reason when their tools or cluster are absent
 	$(VENV)/bin/python -m pytest
@@ -36,5 +48,5 @@ test: ## every test tier; live tiers skip with a reason when their tools or clus
 tools: ## build pulumi, its plugins, the control plane, kwok, helm and the real schedulers from Go modules into .tools/bin
 	scripts/tools.sh
 
-worker-images: ## render the fused worker image build contexts of $(STACK) into build/worker-images
-	$(VENV)/bin/python -m components.workloads.worker_image --stack $(STACK) --out build/worker-images
+worker-images: ## render the fused worker image build contexts of STACK into build/worker-images
+	$(VENV)/bin/python -m components.workloads.worker_image --stack $(or $(STACK),local) --out build/worker-images

@@ -29,7 +29,6 @@ KOORD_QUEUE_CHART_VERSION = "1.8.0"  # same chart repo as Koordinator
 PYTHON_PACKAGES = {
     "pulumi": "3.272.0",
     "pulumi-kubernetes": "4.32.0",
-    "pulumi-random": "4.21.4",
     "apache-airflow": AIRFLOW_VERSION,
     "apache-airflow-providers-cncf-kubernetes": "10.25.0",
     "apache-airflow-providers-celery": "3.26.0",
@@ -53,7 +52,6 @@ AIRFLOW_IMAGE_PACKAGES = {
 # --- Toolchain for the e2e tier (scripts/tools.sh builds these from Go modules) ------
 PULUMI_CLI_VERSION = "3.272.0"
 PULUMI_KUBERNETES_PROVIDER_VERSION = PYTHON_PACKAGES["pulumi-kubernetes"]
-PULUMI_RANDOM_PROVIDER_VERSION = PYTHON_PACKAGES["pulumi-random"]
 KUBERNETES_VERSION = "1.33.4"
 ETCD_VERSION = "3.5.21"
 KWOK_VERSION = "0.8.0"
@@ -88,7 +86,8 @@ PULUMI_KUBERNETES_PROVIDER_BUILD_MODULE = "v4.0.0-20260115033456-f47bc2d6f199"
 PULUMI_KUBERNETES_PROVIDER_BUILD_SDK = "v4.25.0"
 PULUMI_KUBERNETES_PROVIDER_BUILD_VERSION = "4.25.0-alpha.20260115"
 # - github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3 and
-#   github.com/pulumi/pulumi-random/provider/v4 are refused at every version.
+#   github.com/pulumi/pulumi-random/provider/v4 are refused at every version: the kit generates
+#   its secrets with a dynamic resource the Python SDK serves (components/airflow/generated_secrets.py).
 
 
 def shell_assignments() -> str:

@@ -25,7 +25,8 @@
 #     (Python, gRPC, runs the upstream pulumi-language-python-exec script) is installed;
 #   - pulumi-kubernetes provider/v4 is served only at one pseudo-version (see
 #     PULUMI_KUBERNETES_PROVIDER_BUILD_*);
-#   - pulumi-random provider/v4 is not served: not in the default set (--only tries it).
+#   - pulumi-random provider/v4 is not served (the kit generates secrets with a dynamic
+#     resource, served by `pulumi-resource-pulumi-python` installed with the language host).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -36,7 +37,7 @@ BIN=$TOOLS/bin
 
 ALL_TOOLS=(pulumi pulumi-language-python pulumi-resource-kubernetes etcd kube-apiserver
   kube-controller-manager kube-scheduler kwok kubectl helm koord-scheduler vc-scheduler
-  vc-controller-manager kubelet kube-proxy coredns local-path-provisioner pause pulumi-resource-random)
+  vc-controller-manager kubelet kube-proxy coredns local-path-provisioner pause)
 DEFAULT_TOOLS=(pulumi pulumi-language-python pulumi-resource-kubernetes etcd kube-apiserver
   kube-controller-manager kube-scheduler kwok kubectl helm koord-scheduler vc-scheduler
   vc-controller-manager kubelet kube-proxy coredns local-path-provisioner pause)
@@ -95,9 +96,8 @@ log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 want_version() {
   case "$1" in
     pulumi) echo "$PULUMI_CLI_BUILD_VERSION" ;;
-    pulumi-language-python) echo "standin-$PULUMI_CLI_BUILD_VERSION#r3" ;;
+    pulumi-language-python) echo "standin-$PULUMI_CLI_BUILD_VERSION#r4" ;;
     pulumi-resource-kubernetes) echo "$PULUMI_KUBERNETES_PROVIDER_BUILD_VERSION ($PULUMI_KUBERNETES_PROVIDER_BUILD_MODULE, sdk $PULUMI_KUBERNETES_PROVIDER_BUILD_SDK)" ;;
-    pulumi-resource-random) echo "$PULUMI_RANDOM_PROVIDER_VERSION" ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy) echo "v$KUBERNETES_VERSION" ;;
     koord-scheduler) echo "v$KOORDINATOR_VERSION" ;;
     vc-scheduler|vc-controller-manager) echo "v$VOLCANO_BUILD_VERSION (apis v$VOLCANO_APIS_BUILD_VERSION)" ;;
@@ -167,12 +167,29 @@ build_pulumi-language-python() {
   sdk=$(mod_dir "github.com/pulumi/pulumi/sdk/v3@v$v")
   install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$BIN/pulumi-language-python-exec"
   write_langhost "$BIN/pulumi-language-python-host.py"
-  cat >"$BIN/pulumi-language-python" <<'EOF'
-#!/usr/bin/env bash
-# airflow-kit stand-in Python language host (see pulumi-language-python-host.py).
-# The host needs a Python with the `pulumi` package: the first of PULUMI_PYTHON_CMD, the
-# active virtualenv, runtime option `virtualenv` in ./Pulumi.yaml, ./venv, ./.venv, python3.
+  { echo '#!/usr/bin/env bash'
+    echo '# airflow-kit stand-in Python language host (see pulumi-language-python-host.py).'
+    write_python_lookup
+    echo 'export AIRFLOW_KIT_LANGHOST_VERSION=@VERSION@'
+    echo 'exec "${py:-python3}" "$(dirname "$(readlink -f "$0")")/pulumi-language-python-host.py" "$@"'
+  } >"$BIN/pulumi-language-python"
+  sed -i "s/@VERSION@/$v/" "$BIN/pulumi-language-python"
+  # The engine starts this plugin, from the CLI's folder, for `pulumi.dynamic` resources.
+  { echo '#!/usr/bin/env bash'
+    echo "# Serves the program's Pulumi dynamic resources with the program's own Python."
+    write_python_lookup
+    echo 'exec "${py:-python3}" -u -m pulumi.dynamic "$@"'
+  } >"$BIN/pulumi-resource-pulumi-python"
+  chmod 0755 "$BIN/pulumi-language-python" "$BIN/pulumi-resource-pulumi-python"
+}
+
+# Shell lines that set $py to a Python with the `pulumi` package: the first of PULUMI_PYTHON_CMD,
+# PULUMI_RUNTIME_VIRTUALENV, the active virtualenv, runtime option `virtualenv` in ./Pulumi.yaml,
+# ./venv, ./.venv (else python3).
+write_python_lookup() {
+  cat <<'EOF'
 py=${PULUMI_PYTHON_CMD:-}
+if [ -z "$py" ] && [ -n "${PULUMI_RUNTIME_VIRTUALENV:-}" ]; then py=${PULUMI_RUNTIME_VIRTUALENV%/}/bin/python; fi
 if [ -z "$py" ] && [ -n "${VIRTUAL_ENV:-}" ]; then py=$VIRTUAL_ENV/bin/python; fi
 if [ -z "$py" ] && [ -f Pulumi.yaml ]; then
   venv=$(sed -n "s/^[[:space:]]*virtualenv:[[:space:]]*[\"']\{0,1\}\([^\"'#[:space:]]*\).*/\1/p" Pulumi.yaml | head -n 1)
@@ -181,11 +198,7 @@ fi
 for d in venv .venv; do
   if [ -z "$py" ] && [ -x "$d/bin/python" ]; then py=$PWD/$d/bin/python; fi
 done
-export AIRFLOW_KIT_LANGHOST_VERSION=@VERSION@
-exec "${py:-python3}" "$(dirname "$(readlink -f "$0")")/pulumi-language-python-host.py" "$@"
 EOF
-  sed -i "s/@VERSION@/$v/" "$BIN/pulumi-language-python"
-  chmod 0755 "$BIN/pulumi-language-python"
 }
 
 write_langhost() {
@@ -341,15 +354,6 @@ build_pulumi-resource-kubernetes() {
   (cd "$w/provider" && "$GO" build -trimpath \
     -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$v" \
     -o "$BIN/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes)
-}
-
-build_pulumi-resource-random() {
-  local v=$PULUMI_RANDOM_PROVIDER_VERSION prov w=$WORK/pulumi-random-$PULUMI_RANDOM_PROVIDER_VERSION
-  prov=$(mod_dir "github.com/pulumi/pulumi-random/provider/v4@v$v")
-  copy_mod "$prov" "pulumi-random-$v/provider"
-  (cd "$w/provider" && "$GO" build -trimpath \
-    -ldflags "-s -w -X github.com/pulumi/pulumi-random/provider/v4/pkg/version.Version=$v" \
-    -o "$BIN/pulumi-resource-random" ./cmd/pulumi-resource-random)
 }
 
 # Wrapper module for k8s.io/kubernetes: it requires its staging repos at v0.0.0 and replaces
@@ -544,7 +548,8 @@ build_helm() {
 STORE=$CACHE/store
 tool_files() {  # files (relative to $TOOLS) that make up a tool
   case "$1" in
-    pulumi-language-python) echo bin/pulumi-language-python bin/pulumi-language-python-exec bin/pulumi-language-python-host.py ;;
+    pulumi-language-python) echo bin/pulumi-language-python bin/pulumi-language-python-exec bin/pulumi-language-python-host.py \
+      bin/pulumi-resource-pulumi-python ;;
     kwok) echo bin/kwok share/kwok/stages.yaml ;;
     *) echo "bin/$1" ;;
   esac
@@ -623,7 +628,7 @@ done
 # in parallel, at most $JOBS at once, longest first.
 GROUPS_ALL=("pulumi-resource-kubernetes" "kube-apiserver kube-controller-manager kube-scheduler kubectl"
   "pulumi pulumi-language-python" "kwok" "helm" "etcd" "koord-scheduler"
-  "vc-scheduler vc-controller-manager" "kubelet kube-proxy" "coredns" "local-path-provisioner pause" "pulumi-resource-random")
+  "vc-scheduler vc-controller-manager" "kubelet kube-proxy" "coredns" "local-path-provisioner pause")
 run_group() {
   local t
   for t in $1; do

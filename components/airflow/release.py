@@ -6,24 +6,20 @@ from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components import versions
 from components.airflow import values as chart_values
+from components.airflow.generated_secrets import GeneratedSecret
 from components.airflow.chart_names import API_SERVER_PORT, CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
 from components.settings import Settings
-
-
-def _fernet_key(random_bytes: random.RandomBytes) -> pulumi.Output[str]:
-    # A Fernet key is 32 bytes in URL-safe base64; RandomBytes gives standard base64.
-    return random_bytes.base64.apply(lambda text: text.replace("+", "-").replace("/", "_"))
 
 
 class AirflowSecrets(pulumi.ComponentResource):
     """Fernet key, API and JWT secrets, DB and Redis passwords as Kubernetes Secrets.
 
     A value given in stack config (`pulumi config set --secret fernetKey ...`) wins;
-    otherwise pulumi_random generates it once and keeps it in (encrypted) state.
+    otherwise it is generated once (GeneratedSecret: no provider plugin needed) and kept in
+    (encrypted) state.
     """
 
     def __init__(self, name: str, settings: Settings, given: Mapping[str, Optional[pulumi.Output]],
@@ -35,13 +31,13 @@ class AirflowSecrets(pulumi.ComponentResource):
             value = given.get(key)
             return pulumi.Output.secret(value if value is not None else make())
 
-        fernet = given_or("fernetKey", lambda: _fernet_key(random.RandomBytes("fernet-key", length=32, opts=child)))
-        api_key = given_or("apiSecretKey", lambda: random.RandomPassword(
-            "api-secret-key", length=32, special=False, opts=child).result)
-        jwt = given_or("jwtSecret", lambda: random.RandomPassword(
-            "jwt-secret", length=64, special=False, opts=child).result)
-        db_password = given_or("dbPassword", lambda: random.RandomPassword(
-            "postgres-password", length=24, special=False, opts=child).result)
+        def generated(name: str, length: int = 24, kind: str = "alphanumeric") -> pulumi.Output[str]:
+            return GeneratedSecret(name, kind=kind, length=length, opts=child).value
+
+        fernet = given_or("fernetKey", lambda: generated("fernet-key", 32, kind="fernet"))
+        api_key = given_or("apiSecretKey", lambda: generated("api-secret-key", 32))
+        jwt = given_or("jwtSecret", lambda: generated("jwt-secret", 64))
+        db_password = given_or("dbPassword", lambda: generated("postgres-password"))
 
         data: dict[str, dict[str, pulumi.Output[str]]] = {
             SecretNames.fernet_key: {"fernet-key": fernet},
@@ -53,16 +49,14 @@ class AirflowSecrets(pulumi.ComponentResource):
         if settings.database.mode == "bundled":
             data[SecretNames.postgresql_auth] = {"postgres-password": db_password}
         if chart_values.uses_celery(settings):
-            redis_password = given_or("redisPassword", lambda: random.RandomPassword(
-                "redis-password", length=24, special=False, opts=child).result)
+            redis_password = given_or("redisPassword", lambda: generated("redis-password"))
             data[SecretNames.redis_password] = {"password": redis_password}
             data[SecretNames.broker_url] = {"connection": redis_password.apply(
                 lambda pw: chart_values.broker_url(settings, pw))}
             data[SecretNames.result_backend] = {"connection": db_password.apply(
                 lambda pw: chart_values.result_backend_connection(settings, pw))}
         # The web admin's password (FAB's user job or SimpleAuthManager's users file).
-        self.admin_password = given_or("adminPassword", lambda: random.RandomPassword(
-            "admin-password", length=20, special=False, opts=child).result)
+        self.admin_password = given_or("adminPassword", lambda: generated("admin-password", 20))
         data[SecretNames.admin_password] = {chart_values.ADMIN_PASSWORD_KEY: self.admin_password}
         if settings.airflow.auth_manager == "simple":
             data[SecretNames.admin_password][chart_values.SIMPLE_AUTH_PASSWORDS_KEY] = \

@@ -10,6 +10,7 @@ things, a destroy that leaves the release behind.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -20,6 +21,7 @@ from typing import Any, Optional
 import pytest
 import requests
 
+from components.airflow_api import AirflowApi
 from components.scheduling.plans import scheduling_plan
 from components.workloads.pod_templates import LOCAL_DISK_VOLUME
 from components.workloads.worker_image import load_stack_settings
@@ -83,31 +85,6 @@ class PodWatch:
     def for_task(self, dag_id: str, task_id: str) -> list[PodRecord]:
         return [p for p in self.pods.values()
                 if p.labels.get("dag_id") == dag_id and p.labels.get("task_id") == task_id]
-
-
-class AirflowApi:
-    """Airflow 3's REST API as a user calls it: a token from /auth/token, then /api/v2."""
-
-    def __init__(self, base: str, user: str, password: str):
-        self.base = base
-        self.session = requests.Session()
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                response = self.session.post(f"{base}/auth/token", json={"username": user, "password": password},
-                                             timeout=10)
-                if response.status_code in (200, 201):
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, f"no token from {base}/auth/token"
-            time.sleep(2)
-        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-
-    def call(self, method: str, path: str, **kwargs) -> Any:
-        response = self.session.request(method, f"{self.base}/api/v2{path}", timeout=30, **kwargs)
-        assert response.ok, f"{method} {path}: {response.status_code} {response.text[:500]}"
-        return response.json() if response.content else None
 
 
 def _api(platform, real_node) -> AirflowApi:
@@ -289,10 +266,22 @@ def _duration(ti: dict) -> str:
     return f"{waited}ran {(end - start).total_seconds():.0f} s"
 
 
-def test_second_up_changes_nothing(deployed):
+def test_second_up_changes_nothing_and_generated_secrets_stay_encrypted(deployed, real_node):
+    """The kit generated every secret on the first up (no provider plugin): a second up keeps
+    them (no change) and none of them is readable in the state."""
     started = time.perf_counter()
     again = deployed.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes", "--stack", STACK, check=False)
     assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
+    state = deployed.state_text()
+    secrets = json.loads(real_node.kubectl("-n", NAMESPACE, "get", "secrets", "-o", "json").stdout)["items"]
+    kit_secrets = [item for item in secrets
+                   if (item["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "airflow-kit"]
+    assert len(kit_secrets) >= 6, [item["metadata"]["name"] for item in kit_secrets]
+    for item in kit_secrets:
+        for key, encoded in item["data"].items():
+            value = base64.b64decode(encoded).decode()
+            assert value not in state, f"{item['metadata']['name']}/{key} is in plain text in the Pulumi state"
+    assert deployed.outputs_with_secrets["adminPassword"] not in state
     MEASURED["real node: second pulumi up (no changes expected)"] = f"{time.perf_counter() - started:.0f} s"
 
 

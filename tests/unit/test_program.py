@@ -8,7 +8,7 @@ from components import versions
 from components.airflow.values import SecretNames
 from tests.conftest import STACKS, required_secrets, stack_file_config
 from tests.measurements import MEASURED
-from tests.pulumi_harness import SECRET_VALUE, evaluate, resolve
+from tests.pulumi_harness import GENERATED_SECRET, SECRET_VALUE, evaluate, resolve
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 SECRET = "kubernetes:core/v1:Secret"
@@ -39,9 +39,13 @@ def airflow_chart(result):
 @pytest.mark.parametrize("stack", STACKS)
 def test_airflow_chart_pinned_with_executor_list(stack, evaluations):
     chart = airflow_chart(evaluations[stack]).inputs
-    assert chart["chart"] == "airflow"
-    assert chart["version"] == versions.AIRFLOW_CHART_VERSION == "1.19.0"
-    assert chart["repositoryOpts"]["repo"] == "https://airflow.apache.org"
+    path = stack_file_config(stack)["airflow"].get("chart", {}).get("path")
+    if path:  # a packaged copy of the pinned chart (air-gapped stacks)
+        assert chart["chart"] == path and path.endswith(f"airflow-{versions.AIRFLOW_CHART_VERSION}.tgz")
+    else:
+        assert chart["chart"] == "airflow"
+        assert chart["version"] == versions.AIRFLOW_CHART_VERSION == "1.19.0"
+        assert chart["repositoryOpts"]["repo"] == "https://airflow.apache.org"
     assert chart["values"]["executor"] == "CeleryExecutor,KubernetesExecutor"
     assert chart["values"]["migrateDatabaseJob"]["useHelmHooks"] is False
     assert chart["values"]["createUserJob"]["useHelmHooks"] is False
@@ -120,7 +124,7 @@ def test_given_fernet_key_wins_over_generated(evaluations):
     config = stack_file_config("local")
     result = evaluate("local", config, secrets=["fernetKey"])
     assert result.error is None
-    assert not [r for r in result.resources if r.typ == "random:index/randomBytes:RandomBytes"]
+    assert "fernet-key" not in [r.name for r in result.of_type(GENERATED_SECRET)]
     secret = next(s for s in result.platform.airflow.secrets.secrets if s._name == SecretNames.fernet_key)  # noqa: SLF001
     data, is_secret = resolve(secret.string_data)
     assert data["fernet-key"] == SECRET_VALUE and is_secret
@@ -154,13 +158,26 @@ def test_local_chart_path_is_used_verbatim():
     assert "repositoryOpts" not in chart
 
 
-def test_all_secrets_given_means_no_random_provider():
-    """Clusters without the random provider plugin (air-gapped, the e2e tier) give every secret."""
+def test_all_secrets_given_means_nothing_generated():
     from components.settings import SECRET_KEYS
 
     result = evaluate("local", stack_file_config("local"), secrets=list(SECRET_KEYS))
     assert result.error is None
-    assert not [r for r in result.resources if r.typ.startswith("random:")]
+    assert not result.of_type(GENERATED_SECRET)
+
+
+def test_missing_secrets_are_generated_without_a_provider_plugin(evaluations):
+    """No `pulumi-resource-random` to install: one dynamic resource per secret, its value a Pulumi secret."""
+    generated = evaluations["local"].of_type(GENERATED_SECRET)
+    assert sorted(r.name for r in generated) == sorted(
+        ["admin-password", "api-secret-key", "fernet-key", "jwt-secret", "postgres-password", "redis-password"])
+    assert not [r for r in evaluations["local"].resources if r.typ.startswith("random:")]
+    for resource in generated:
+        assert resource.inputs.get("value") is None, "the value is made by the provider, never by the program"
+    platform = evaluations["local"].platform
+    secret = next(s for s in platform.airflow.secrets.secrets if s._name == SecretNames.admin_password)  # noqa: SLF001
+    data, is_secret = resolve(secret.string_data)
+    assert is_secret and len(data["password"]) == 20 and data["password"].isalnum()
 
 
 @pytest.mark.parametrize("stack", STACKS)

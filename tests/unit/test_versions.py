@@ -26,7 +26,7 @@ def test_requirements_match_versions_module():
 def test_installed_sdks_are_the_pinned_ones():
     from importlib.metadata import version
 
-    for package in ("pulumi", "pulumi-kubernetes", "pulumi-random"):
+    for package in ("pulumi", "pulumi-kubernetes"):
         assert version(package) == versions.PYTHON_PACKAGES[package]
 
 
