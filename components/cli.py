@@ -45,8 +45,16 @@ def pulumi(*args: str, cluster: Optional[Cluster] = None, capture: bool = False,
     env.setdefault("PULUMI_CONFIG_PASSPHRASE", "")
     if cluster is not None:
         env["KUBECONFIG"] = cluster.kubeconfig
-    result = subprocess.run([local_cluster.tool("pulumi") or "pulumi", *args, "--non-interactive"], env=env,
-                            cwd=local_cluster.REPO, text=True, capture_output=capture)
+    stack_files = {path: path.read_bytes() for path in (local_cluster.REPO / "stacks").glob("Pulumi.*.yaml")}
+    try:
+        result = subprocess.run([local_cluster.tool("pulumi") or "pulumi", *args, "--non-interactive"], env=env,
+                                cwd=local_cluster.REPO, text=True, capture_output=capture)
+    finally:
+        # Pulumi rewrites a stack file it touches (comments dropped, the passphrase salt added); the
+        # salt is kept in the state too, so the kit's own commands leave the tracked files as they were.
+        for path, content in stack_files.items():
+            if path.read_bytes() != content:
+                path.write_bytes(content)
     if check and result.returncode != 0:
         detail = (result.stderr or "").strip().splitlines()[-1:] if capture else []
         raise SetupError(f"`pulumi {' '.join(args)}` failed" + (f": {detail[0]}" if detail else " (its output is above)"))
@@ -300,6 +308,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("airflow-kit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `make credentials | head -1`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (nothing more may reach the closed pipe)
+        return 0
+    except Exception as error:  # a bug of the kit's: still one line, the traceback on request
+        if os.environ.get("AIRFLOW_KIT_DEBUG"):
+            raise
+        print(f"airflow-kit: unexpected {type(error).__name__}: {error} (AIRFLOW_KIT_DEBUG=1 shows where)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
