@@ -249,6 +249,27 @@ def cmd_credentials(args: argparse.Namespace) -> int:
     return 0
 
 
+def delete_task_pods(cluster: Cluster, namespace: Optional[str], timeout: float = 120) -> int:
+    """Delete the teams' task pods (finished ones the executor had no time to remove, or running
+    ones): Pulumi does not own them, and while one exists the logs volume cannot be deleted."""
+    from kubernetes import client, config
+
+    from components.scheduling import TEAM_LABEL
+
+    if not namespace:
+        return 0
+    api = client.CoreV1Api(config.new_client_from_config(config_file=cluster.kubeconfig, context=cluster.context))
+    pods = api.list_namespaced_pod(namespace, label_selector=TEAM_LABEL, _request_timeout=30).items
+    for pod in pods:
+        api.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=5, _request_timeout=30)
+    deadline = time.monotonic() + timeout
+    while pods and time.monotonic() < deadline:
+        if not api.list_namespaced_pod(namespace, label_selector=TEAM_LABEL, _request_timeout=30).items:
+            break
+        time.sleep(2)
+    return len(pods)
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     last = recorded()
     stack = args.stack or (last or {}).get("stack")
@@ -260,6 +281,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     if stack and (node or not (last or {}).get("kitNode")):
         try:
             _, cluster = deployed(stack)
+            removed = delete_task_pods(cluster, outputs(stack, cluster).get("namespace"))
+            if removed:
+                say(f"deleted {removed} task pod(s) the executor had not removed yet (they hold the logs volume)")
             say(f"destroying stack {stack} on {cluster.describe()}")
             destroyed = pulumi("destroy", "--yes", "--skip-preview", "--stack", stack, cluster=cluster,
                                check=False).returncode == 0

@@ -9,7 +9,7 @@
 #   4. when no kube context answers: the kit's local node (needs root): its Debian packages,
 #      its tools (control plane, kubelet, kube-proxy, CoreDNS, volume provisioner) and the
 #      stack local-node's images (scripts/images.sh), built side by side.
-# Builds are cached in ~/.cache/airflow-kit: a cold machine takes ~40 min (Go builds), a warm
+# Builds are cached in ~/.cache/airflow-kit: a cold machine takes ~20 min (Go builds), a warm
 # one about a minute. Each step prints its time.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -99,3 +99,28 @@ def test_dag_before_up(capsys, monkeypatch, tmp_path):
     code, lines = run_cli(capsys, "dag")
     assert code == 2 and lines == ["airflow-kit: nothing deployed from this checkout yet: `make up` first "
                                    "(or pass STACK=NAME)"]
+
+
+def test_unknown_stack_names_the_known_ones(capsys, toolchain, monkeypatch, tmp_path):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    code, lines = run_cli(capsys, "up", "--stack", "foo")
+    assert code == 2 and lines == ["airflow-kit: STACK=foo: no stacks/Pulumi.foo.yaml; known stacks: "
+                                   "ack, local, local-node, prod, staging"]
+
+
+def test_missing_chart_stops_before_the_node_starts(capsys, toolchain, monkeypatch, tmp_path):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    monkeypatch.chdir(tmp_path)  # no .charts/ here
+    monkeypatch.setattr(local_cluster, "start_node", lambda stack: pytest.fail("the node must not start"))
+    code, lines = run_cli(capsys, "up")
+    assert code == 2 and len(lines) == 1
+    assert lines[0].startswith("airflow-kit: stack 'local-node': airflow-kit:airflow.chart.path = "
+                               "'.charts/airflow-1.19.0.tgz': no such chart file or folder")
+
+
+def test_a_kit_bug_is_one_line_too(capsys, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_KIT_DEBUG", raising=False)
+    monkeypatch.setattr(local_cluster, "pulumi_missing", lambda: 1 / 0)
+    code, lines = run_cli(capsys, "up")
+    assert code == 1 and lines == ["airflow-kit: unexpected ZeroDivisionError: division by zero "
+                                   "(AIRFLOW_KIT_DEBUG=1 shows where)"]
