@@ -14,8 +14,8 @@ scheduler and its quota. `queue_plan` turns the settings and the scheduling plan
   its namespace `koord-queue` in every template, so the release lives there.
 * `job_marks`: per leaf team, what a Job (and its pods) must carry to join the team's queue:
   the team's pod marks from the scheduling plan plus the label
-  `quota.scheduling.koordinator.sh/name: <team>` (which the Koordinator backend already
-  puts on pods; it is added here so the queue never depends on that).
+  `quota.scheduling.koordinator.sh/name: <namespace>-<team>` (the team's quota, which the
+  Koordinator backend already puts on pods; it is added here so the queue never depends on that).
 * `quota_labels`: per team, labels for the team's ElasticQuota (an object of the scheduling
   layer, which merges them): `koord-queue/queue-policy`.
 
@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from components import versions
+from components.scheduling import cluster_name
 from components.scheduling.backend import ChartSpec, PodMarks, SchedulingPlan
 from components.settings import Settings
 
@@ -104,11 +105,11 @@ def koord_queue_chart(settings: Settings) -> ChartSpec:
     )
 
 
-def job_marks_for(team: str, marks: Optional[PodMarks]) -> PodMarks:
+def job_marks_for(settings: Settings, team: str, marks: Optional[PodMarks]) -> PodMarks:
     """The team's pod marks plus the quota label the queue maps the Job by."""
     if marks is None:
         raise KeyError(f"the scheduling plan has no pod marks for team {team!r}")
-    labels = {**marks.labels, QUOTA_NAME_LABEL: team}
+    labels = {**marks.labels, QUOTA_NAME_LABEL: cluster_name(settings.namespace, team)}
     return PodMarks(scheduler_name=marks.scheduler_name, labels=labels,
                     annotations=dict(marks.annotations), priority_class_name=marks.priority_class_name)
 
@@ -118,7 +119,7 @@ def queue_plan(settings: Settings, scheduling_plan: SchedulingPlan) -> QueuePlan
     if backend == "none":
         return QueuePlan(backend="none")
     leaves = [team.name for team in settings.teams.leaves()]
-    job_marks = {team: job_marks_for(team, scheduling_plan.pod_marks.get(team)) for team in leaves}
+    job_marks = {team: job_marks_for(settings, team, scheduling_plan.pod_marks.get(team)) for team in leaves}
     charts: tuple[ChartSpec, ...] = ()
     quota_labels: dict[str, Mapping[str, str]] = {}
     if backend == "koord-queue":

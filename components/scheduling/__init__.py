@@ -32,6 +32,14 @@ _BYTE_UNITS = (("Ti", Decimal(2) ** 40), ("Gi", Decimal(2) ** 30), ("Mi", Decima
                ("Ki", Decimal(2) ** 10), ("k", Decimal(10) ** 3))
 
 
+def cluster_name(namespace: str, name: str) -> str:
+    """The name of an object all stacks on a cluster draw from one set of names for: the
+    cluster-scoped ones (PriorityClasses, Volcano Queues) and Koordinator's quotas (its
+    scheduler keys them by name alone, whatever their namespace). The stack's namespace, which
+    no two stacks on a cluster can share, comes first: two stacks never claim the same object."""
+    return f"{namespace}-{name}"
+
+
 def part_of(extra: Mapping[str, str] = {}) -> dict[str, str]:
     return {**PART_OF_LABELS, **extra}
 

@@ -20,7 +20,7 @@ Decisions (each one has a test):
   LimitRange applies to the whole namespace, and the default team's memory limit would
   be imposed on Airflow components the chart leaves unlimited (and OOM-kill them).
   Consequence to know: chart components without requests get these requests too.
-- PriorityClasses `airflow-kit-<tier>` (values from teams.PRIORITY_VALUES) for the tiers
+- PriorityClasses `<namespace>-<tier>` (values from teams.PRIORITY_VALUES) for the tiers
   leaf teams use, with `preemptionPolicy: Never`: under kube-scheduler a task pod at 9000
   would otherwise evict any lower-priority pod of the cluster, other tenants' included.
   The value still orders the pending queue.
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
-from components.scheduling import PART_OF_LABELS, TEAM_LABEL, part_of, sum_quantities
+from components.scheduling import PART_OF_LABELS, TEAM_LABEL, cluster_name, part_of, sum_quantities
 from components.scheduling.backend import PodMarks, SchedulingPlan
 from components.scheduling.teams import PRIORITY_VALUES, Team, TeamTree
 
@@ -43,7 +43,6 @@ if TYPE_CHECKING:  # settings imports the scheduling package: no runtime import
 
 BACKEND = "default"
 SCHEDULER_NAME = "default-scheduler"
-PRIORITY_CLASS_PREFIX = "airflow-kit-"
 RESOURCE_QUOTA_NAME = "airflow-kit-tasks"
 LIMIT_RANGE_NAME = "airflow-kit-task-defaults"
 DEFAULT_PUBLISH_RETRIES = 3
@@ -52,8 +51,9 @@ QUOTA_KEYS = {"cpu": "requests.cpu", "memory": "requests.memory",
               "nvidia.com/gpu": "requests.nvidia.com/gpu", "ephemeral-storage": "requests.ephemeral-storage"}
 
 
-def priority_class_name(tier: str) -> str:
-    return f"{PRIORITY_CLASS_PREFIX}{tier}"
+def priority_class_name(namespace: str, tier: str) -> str:
+    """PriorityClasses are cluster-scoped: each stack has its own (see cluster_name)."""
+    return cluster_name(namespace, tier)
 
 
 def used_tiers(teams: TeamTree) -> list[str]:
@@ -62,14 +62,15 @@ def used_tiers(teams: TeamTree) -> list[str]:
     return [tier for tier in PRIORITY_VALUES if tier in used]
 
 
-def priority_classes(teams: TeamTree, preemption_policy: Optional[str] = None) -> list[dict[str, Any]]:
-    """One `airflow-kit-<tier>` PriorityClass per tier in use (cluster-scoped)."""
+def priority_classes(namespace: str, teams: TeamTree,
+                     preemption_policy: Optional[str] = None) -> list[dict[str, Any]]:
+    """One `<namespace>-<tier>` PriorityClass per tier in use (cluster-scoped)."""
     classes = []
     for tier in used_tiers(teams):
         manifest: dict[str, Any] = {
             "apiVersion": "scheduling.k8s.io/v1",
             "kind": "PriorityClass",
-            "metadata": {"name": priority_class_name(tier), "labels": dict(PART_OF_LABELS)},
+            "metadata": {"name": priority_class_name(namespace, tier), "labels": dict(PART_OF_LABELS)},
             "value": PRIORITY_VALUES[tier],
             "globalDefault": False,
             "description": f"airflow-kit task pods of priority tier '{tier}'",
@@ -96,7 +97,7 @@ def resource_quota(settings: "Settings") -> dict[str, Any]:
             "scopeSelector": {"matchExpressions": [{
                 "scopeName": "PriorityClass",
                 "operator": "In",
-                "values": [priority_class_name(tier) for tier in used_tiers(settings.teams)],
+                "values": [priority_class_name(settings.namespace, tier) for tier in used_tiers(settings.teams)],
             }]},
         },
     }
@@ -117,18 +118,18 @@ def publish_retries(settings: "Settings") -> int:
     return configured if configured != 0 else DEFAULT_PUBLISH_RETRIES
 
 
-def pod_marks(team: Team) -> PodMarks:
+def pod_marks(namespace: str, team: Team) -> PodMarks:
     return PodMarks(scheduler_name=SCHEDULER_NAME, labels={TEAM_LABEL: team.name},
-                    priority_class_name=priority_class_name(team.priority))
+                    priority_class_name=priority_class_name(namespace, team.priority))
 
 
 def plan(settings: "Settings") -> SchedulingPlan:
-    core = priority_classes(settings.teams, preemption_policy="Never")
+    core = priority_classes(settings.namespace, settings.teams, preemption_policy="Never")
     core += [resource_quota(settings), limit_range(settings)]
     return SchedulingPlan(
         backend=BACKEND,
         core_objects=tuple(core),
-        pod_marks={team.name: pod_marks(team) for team in settings.teams.leaves()},
+        pod_marks={team.name: pod_marks(settings.namespace, team) for team in settings.teams.leaves()},
         airflow_config={"kubernetes_executor": {"task_publish_max_retries": publish_retries(settings)}},
     )
 

@@ -4,14 +4,15 @@ What the plan holds:
 - the `koordinator` chart (pinned in versions.py unless `scheduler.chartVersion`;
   `imageRepositoryHost` from `scheduler.imageRegistry`), only when `scheduler.install`.
   The chart renders its own `koordinator-system` Namespace, so the layer must not.
-- one ElasticQuota (scheduling.sigs.k8s.io/v1alpha1) per team, in the Airflow namespace:
+- one ElasticQuota (scheduling.sigs.k8s.io/v1alpha1) per team, in the Airflow namespace, named
+  `<namespace>-<team>` (koord-scheduler keys quotas by name across namespaces):
   `spec.min`/`spec.max` from the team; the tree through the labels
   `quota.scheduling.koordinator.sh/parent` (omitted at the top: Koordinator defaults it
   to `koordinator-root-quota`) and `.../is-parent`; the team's weight as the annotation
   `quota.scheduling.koordinator.sh/shared-weight`, a JSON ResourceList (Koordinator reads
   it with `GetSharedWeight` and defaults it to `max`): `{"cpu": "<w>", "memory": "<w>", ...}`
   over the team's max resources, so siblings share idle capacity by weight.
-- pods pick their quota with the label `quota.scheduling.koordinator.sh/name: <team>`,
+- pods pick their quota with the label `quota.scheduling.koordinator.sh/name: <namespace>-<team>`,
   QoS with `koordinator.sh/qosClass` (LS; BE for overcommit teams), priority with
   `koord-<tier>` (these PriorityClasses come with Koordinator; the kit does not create
   them). Koordinator accepts BE only with batch or free priority, so an overcommit team
@@ -49,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from components import versions
 from components.config_reader import ConfigError
-from components.scheduling import CHART_OVERRIDE_ANNOTATION, EXECUTOR_POD_LABEL, TEAM_LABEL, part_of
+from components.scheduling import CHART_OVERRIDE_ANNOTATION, EXECUTOR_POD_LABEL, TEAM_LABEL, cluster_name, part_of
 from components.scheduling.backend import ChartSpec, PodMarks, SchedulingPlan
 from components.scheduling.teams import Team
 
@@ -68,6 +69,7 @@ LABEL_QUOTA_PARENT = f"{QUOTA_PREFIX}/parent"
 LABEL_QUOTA_IS_PARENT = f"{QUOTA_PREFIX}/is-parent"
 ANNOTATION_SHARED_WEIGHT = f"{QUOTA_PREFIX}/shared-weight"
 LABEL_QOS = "koordinator.sh/qosClass"
+LABEL_VALUE_MAX = 63  # a Kubernetes label value
 # Quotas Koordinator keeps for itself; a team of that name would collide with them.
 RESERVED_QUOTA_NAMES = ("koordinator-root-quota", "koordinator-system-quota", "koordinator-default-quota")
 SCHEDULER_CONFIG = "koord-scheduler-config"
@@ -109,15 +111,20 @@ def shared_weight(team: Team) -> str:
     return json.dumps({resource: str(team.weight) for resource in team.max}, sort_keys=True)
 
 
+def quota_name(settings: "Settings", team: str) -> str:
+    """koord-scheduler keys quotas by name across namespaces: `<namespace>-<team>` (see cluster_name)."""
+    return cluster_name(settings.namespace, team)
+
+
 def elastic_quota(settings: "Settings", team: Team) -> dict[str, Any]:
     is_parent = settings.teams.is_parent(team.name)
     labels = part_of({TEAM_LABEL: team.name, LABEL_QUOTA_IS_PARENT: "true" if is_parent else "false"})
     if team.parent is not None:
-        labels[LABEL_QUOTA_PARENT] = team.parent
+        labels[LABEL_QUOTA_PARENT] = quota_name(settings, team.parent)
     return {
         "apiVersion": QUOTA_API_VERSION,
         "kind": "ElasticQuota",
-        "metadata": {"name": team.name, "namespace": settings.namespace, "labels": labels,
+        "metadata": {"name": quota_name(settings, team.name), "namespace": settings.namespace, "labels": labels,
                      "annotations": {ANNOTATION_SHARED_WEIGHT: shared_weight(team)}},
         "spec": {"min": dict(team.min), "max": dict(team.max)},
     }
@@ -127,7 +134,7 @@ def colocation_profiles(settings: "Settings") -> list[dict[str, Any]]:
     """One ClusterColocationProfile per BE priority class in use (batch, free)."""
     groups: dict[str, list[str]] = {}
     for team in overcommit_teams(settings):
-        groups.setdefault(priority_class_name(team, best_effort=True), []).append(team.name)
+        groups.setdefault(priority_class_name(team, best_effort=True), []).append(quota_name(settings, team.name))
     profiles = []
     for priority_class, teams in sorted(groups.items()):
         suffix = "" if priority_class == "koord-batch" else "-free"
@@ -261,10 +268,11 @@ def chart_overrides(settings: "Settings") -> list[dict[str, Any]]:
     return overrides
 
 
-def pod_marks(team: Team, best_effort: bool) -> PodMarks:
+def pod_marks(settings: "Settings", team: Team, best_effort: bool) -> PodMarks:
     return PodMarks(
         scheduler_name=SCHEDULER_NAME,
-        labels={TEAM_LABEL: team.name, LABEL_QUOTA_NAME: team.name, LABEL_QOS: "BE" if best_effort else "LS"},
+        labels={TEAM_LABEL: team.name, LABEL_QUOTA_NAME: quota_name(settings, team.name),
+                LABEL_QOS: "BE" if best_effort else "LS"},
         priority_class_name=priority_class_name(team, best_effort),
     )
 
@@ -275,6 +283,12 @@ def validate(settings: "Settings") -> None:
         if team.name in RESERVED_QUOTA_NAMES:
             raise ConfigError(settings.stack, f"teams[{team.name}].name", team.name,
                               f"is reserved by Koordinator ({', '.join(RESERVED_QUOTA_NAMES)}); choose another name")
+        quota = quota_name(settings, team.name)
+        if len(quota) > LABEL_VALUE_MAX:
+            raise ConfigError(settings.stack, f"teams[{team.name}].name", team.name,
+                              f"its quota name '{quota}' (namespace-team) is {len(quota)} characters; pods name "
+                              f"their quota in a label value, at most {LABEL_VALUE_MAX}: shorten the team or "
+                              "the namespace")
         if team.parent is None:
             continue
         parent = settings.teams.get(team.parent)
@@ -294,7 +308,7 @@ def plan(settings: "Settings") -> SchedulingPlan:
         charts=(chart_spec(settings),) if settings.scheduler.install else (),
         custom_resources=tuple(quotas + colocation_profiles(settings)),
         core_objects=tuple(chart_overrides(settings)),
-        pod_marks={team.name: pod_marks(team, team.name in best_effort) for team in settings.teams.leaves()},
+        pod_marks={team.name: pod_marks(settings, team, team.name in best_effort) for team in settings.teams.leaves()},
     )
 
 

@@ -17,7 +17,7 @@ What the plan holds:
     (load-aware: integer thresholds cpu/mem from `scheduler.loadAware`) with a top-level
     `metrics:` section {type: prometheus, address, interval} - or `binpack` when load-aware
     is off (binpack packs nodes, usage spreads them by real load: they pull apart).
-- one Queue (scheduling.volcano.sh/v1beta1, cluster-scoped) per team: `weight`,
+- one Queue (scheduling.volcano.sh/v1beta1, cluster-scoped, named `<namespace>-<team>`) per team: `weight`,
   `capability` = max, `reclaimable: true`; the guaranteed share `min` goes where the
   queue plugin reads it: `deserved` under `capacity` (lendable, reclaimed when needed:
   Koordinator's `min` semantics; `guarantee` there would reserve it unshareable),
@@ -25,8 +25,8 @@ What the plan holds:
   the floor of its weight-based share). Nested teams set `parent`, top-level ones
   `parent: root` in hierarchical mode.
 - pod marks: `schedulerName: volcano`, annotation `scheduling.volcano.sh/queue-name`
-  (Volcano makes the PodGroup of a bare pod), PriorityClass `airflow-kit-<tier>`.
-- PriorityClasses `airflow-kit-<tier>` for the tiers in use (shared with default.py).
+  (Volcano makes the PodGroup of a bare pod), PriorityClass `<namespace>-<tier>`.
+- PriorityClasses `<namespace>-<tier>` for the tiers in use (shared with default.py).
 - Colocation: the chart's `custom.colocation_enable` deploys volcano-agent (a privileged
   DaemonSet that computes oversubscribed batch resources; nodes join with the label
   `volcano.sh/colocation=true`). It is set from `scheduler.overcommit.enabled`, and pods
@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from components import versions
 from components.config_reader import ConfigError
 from components.quantities import parse_quantity
-from components.scheduling import TEAM_LABEL, part_of
+from components.scheduling import TEAM_LABEL, cluster_name, part_of
 from components.scheduling.backend import ChartSpec, PodMarks, SchedulingPlan
 from components.scheduling.default import priority_class_name, priority_classes
 from components.scheduling.teams import Team
@@ -136,27 +136,32 @@ def chart_spec(settings: "Settings") -> ChartSpec:
     )
 
 
+def queue_name(settings: "Settings", team: str) -> str:
+    """Queues are cluster-scoped: `<namespace>-<team>` (see cluster_name)."""
+    return cluster_name(settings.namespace, team)
+
+
 def queue(settings: "Settings", team: Team) -> dict[str, Any]:
     spec: dict[str, Any] = {"weight": team.weight, "capability": dict(team.max), "reclaimable": True}
     if hierarchical(settings):
         spec["deserved"] = dict(team.min)
-        spec["parent"] = team.parent or ROOT_QUEUE
+        spec["parent"] = queue_name(settings, team.parent) if team.parent else ROOT_QUEUE
     else:
         spec["guarantee"] = {"resource": dict(team.min)}
     return {
         "apiVersion": QUEUE_API_VERSION,
         "kind": "Queue",
-        "metadata": {"name": team.name, "labels": part_of({TEAM_LABEL: team.name})},
+        "metadata": {"name": queue_name(settings, team.name), "labels": part_of({TEAM_LABEL: team.name})},
         "spec": spec,
     }
 
 
-def pod_marks(team: Team, best_effort: bool) -> PodMarks:
-    annotations = {QUEUE_ANNOTATION: team.name}
+def pod_marks(settings: "Settings", team: Team, best_effort: bool) -> PodMarks:
+    annotations = {QUEUE_ANNOTATION: queue_name(settings, team.name)}
     if best_effort:
         annotations[QOS_ANNOTATION] = "BE"
     return PodMarks(scheduler_name=SCHEDULER_NAME, labels={TEAM_LABEL: team.name}, annotations=annotations,
-                    priority_class_name=priority_class_name(team.priority))
+                    priority_class_name=priority_class_name(settings.namespace, team.priority))
 
 
 def validate(settings: "Settings") -> None:
@@ -187,8 +192,8 @@ def plan(settings: "Settings") -> SchedulingPlan:
         backend=BACKEND,
         charts=(chart_spec(settings),) if settings.scheduler.install else (),
         custom_resources=tuple(queue(settings, team) for team in settings.teams.depth_first()),
-        core_objects=tuple(priority_classes(settings.teams)),
-        pod_marks={team.name: pod_marks(team, team.name in best_effort) for team in settings.teams.leaves()},
+        core_objects=tuple(priority_classes(settings.namespace, settings.teams)),
+        pod_marks={team.name: pod_marks(settings, team, team.name in best_effort) for team in settings.teams.leaves()},
     )
 
 

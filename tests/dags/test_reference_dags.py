@@ -147,7 +147,7 @@ def test_queued_job_manifest(stack, parsed):
         assert spec["suspend"] is True
         for labels in (job["metadata"]["labels"], pod_labels):
             assert plan.job_marks[team].labels.items() <= labels.items()
-            assert labels[QUOTA_LABEL] == team
+            assert labels[QUOTA_LABEL] == f"{settings.namespace}-{team}"  # the team's quota
     else:
         assert not spec.get("suspend")
     assert marks.labels.items() <= pod_labels.items()
@@ -318,7 +318,8 @@ def _assert_team_pod(pod, settings, team, marks, plan) -> None:
     assert marks.labels.items() <= metadata["labels"].items()
     assert marks.annotations.items() <= (metadata.get("annotations") or {}).items()
     if plan.queued:  # the same quota as the team's queued Jobs
-        assert plan.job_marks[team.name].labels[QUOTA_LABEL] == metadata["labels"][QUOTA_LABEL] == team.name
+        assert plan.job_marks[team.name].labels[QUOTA_LABEL] == metadata["labels"][QUOTA_LABEL] == \
+            f"{settings.namespace}-{team.name}"
     assert spec["schedulerName"] == marks.scheduler_name
     assert spec.get("priorityClassName") == marks.priority_class_name
     base = spec["containers"][0]

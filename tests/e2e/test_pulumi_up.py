@@ -124,24 +124,25 @@ def test_pulumi_up_again_and_destroy(stack, cluster, addon_crds, tools_env, tmp_
     if backend == "koordinator":
         quotas = {q: get(cluster, "elasticquotas.scheduling.sigs.k8s.io", q, namespace)
                   for q in names(cluster, "elasticquotas.scheduling.sigs.k8s.io", namespace)}
-        assert set(quotas) == {t["name"] for t in config["teams"]}
+        assert set(quotas) == {f"{namespace}-{t['name']}" for t in config["teams"]}
         for team in config["teams"]:
-            quota = quotas[team["name"]]
+            quota = quotas[f"{namespace}-{team['name']}"]
             assert quota["spec"]["max"] == team["max"] and quota["spec"]["min"] == team["min"]
             labels = quota["metadata"].get("labels", {})
             if team.get("parent"):
-                assert labels["quota.scheduling.koordinator.sh/parent"] == team["parent"]
-        assert quotas["ack-data"]["metadata"]["labels"]["quota.scheduling.koordinator.sh/is-parent"] == "true"
+                assert labels["quota.scheduling.koordinator.sh/parent"] == f"{namespace}-{team['parent']}"
+        assert quotas[f"{namespace}-ack-data"]["metadata"]["labels"]["quota.scheduling.koordinator.sh/is-parent"] == "true"
         profiles = names(cluster, "clustercolocationprofiles.config.koordinator.sh")
         assert any(namespace in profile for profile in profiles)
     elif backend == "volcano":
-        queues = {q: get(cluster, "queues.scheduling.volcano.sh", q) for q in {t["name"] for t in config["teams"]}}
-        assert queues["vc-etl"]["spec"]["parent"] == "vc-data"
+        queues = {t["name"]: get(cluster, "queues.scheduling.volcano.sh", f"{namespace}-{t['name']}")
+                  for t in config["teams"]}
+        assert queues["vc-etl"]["spec"]["parent"] == f"{namespace}-vc-data"
         assert queues["vc-etl"]["spec"]["capability"] == {"cpu": "12", "memory": "48Gi"}
-        assert {"airflow-kit-batch", "airflow-kit-prod"} <= names(cluster, "priorityclasses")
+        assert {f"{namespace}-batch", f"{namespace}-prod"} <= names(cluster, "priorityclasses")
     else:
         assert names(cluster, "resourcequotas", namespace) and names(cluster, "limitranges", namespace)
-        assert "airflow-kit-mid" in names(cluster, "priorityclasses")
+        assert f"{namespace}-mid" in names(cluster, "priorityclasses")
     outputs = project.outputs()
     assert outputs["namespace"] == namespace and outputs["scheduler"] == backend
     assert outputs["executors"] == "CeleryExecutor,KubernetesExecutor"
@@ -166,14 +167,15 @@ def test_pulumi_up_again_and_destroy(stack, cluster, addon_crds, tools_env, tmp_
     assert not (expected_secrets(config) & names(cluster, "secrets", namespace))
     assert "airflow-kit-pod-templates" not in names(cluster, "configmaps", namespace)
     if backend == "koordinator":
-        assert names(cluster, "elasticquotas.scheduling.sigs.k8s.io", namespace) == {t["name"] for t in config["teams"]}
+        assert names(cluster, "elasticquotas.scheduling.sigs.k8s.io", namespace) == \
+            {f"{namespace}-{t['name']}" for t in config["teams"]}
         assert any(namespace in p for p in names(cluster, "clustercolocationprofiles.config.koordinator.sh"))
     elif backend == "volcano":
-        assert {t["name"] for t in config["teams"]} <= names(cluster, "queues.scheduling.volcano.sh")
-        assert not {n for n in names(cluster, "priorityclasses") if n.startswith("airflow-kit-")}
+        assert {f"{namespace}-{t['name']}" for t in config["teams"]} <= names(cluster, "queues.scheduling.volcano.sh")
+        assert not {n for n in names(cluster, "priorityclasses") if n.startswith(f"{namespace}-")}
     else:
         assert not names(cluster, "resourcequotas", namespace) and not names(cluster, "limitranges", namespace)
-        assert not {n for n in names(cluster, "priorityclasses") if n.startswith("airflow-kit-")}
+        assert not {n for n in names(cluster, "priorityclasses") if n.startswith(f"{namespace}-")}
     created = sum(1 for line in up.stdout.splitlines() if line.strip().startswith("+ ") and "created" in line)
     MEASURED[f"e2e {stack}"] = (f"pulumi up {up_seconds:.1f} s ({created} resources created), second run "
                                 f"{again_seconds:.1f} s with no changes, destroy {destroy_seconds:.1f} s")

@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+from components.scheduling import cluster_name
 from components.settings import load_settings
 from tests.conftest import stack_file_config
 
@@ -94,4 +95,4 @@ def test_queues_or_quotas_exist(settings, cluster):
     if backend == "default":
         assert names
     else:
-        assert {team.name for team in settings.teams} <= names
+        assert {cluster_name(settings.namespace, team.name) for team in settings.teams} <= names

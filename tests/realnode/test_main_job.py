@@ -194,7 +194,7 @@ def test_reference_dags_run_to_success_through_the_api(deployed, real_node):
         assert base["image"] == team.image
         assert base["resources"] == team.task_resources.as_k8s()
         assert pod.spec.get("schedulerName", "default-scheduler") == settings.scheduler.scheduler_name
-        assert pod.spec.get("priorityClassName") == f"airflow-kit-{team.priority}"
+        assert pod.spec.get("priorityClassName") == f"{settings.namespace}-{team.priority}"  # the stack's own
         marks = scheduling_plan(settings).pod_marks[team.name]
         assert marks.labels.items() <= pod.labels.items(), (marks.labels, pod.labels)
         assert "Succeeded" in pod.phases

@@ -39,7 +39,8 @@ def test_each_team_is_held_to_its_max_with_the_schedulers_reason(koord):
     counts = koord.settle(lambda c: c.get("etl", {}).get("bound") == 16)
     assert counts["etl"] == {"bound": 16, "pending": 4}
     reasons = koord.pending_reasons("etl")
-    assert reasons and all("Insufficient quotas" in reason and "quotaName: etl" in reason for reason in reasons), reasons
+    assert reasons and all("Insufficient quotas" in reason and f"quotaName: {NAMESPACE}-etl" in reason
+                           for reason in reasons), reasons
     MEASURED["koord-scheduler: etl (max 16) given 20 pods"] = f"{counts['etl']}"
 
 
@@ -146,5 +147,5 @@ def test_job_pods_from_the_queue_path_count_against_their_teams_quota(koord, tmp
     koord.apply(pods)
     counts = koord.settle(lambda c: c.get("etl", {}).get("bound") == 16)
     assert counts["etl"] == {"bound": 16, "pending": 2}
-    assert all("quotaName: etl" in reason for reason in koord.pending_reasons("etl"))
+    assert all(f"quotaName: {NAMESPACE}-etl" in reason for reason in koord.pending_reasons("etl"))
     MEASURED["koord-scheduler: Job pods of team etl (max 16)"] = f"{counts['etl']}"

@@ -112,7 +112,8 @@ def test_borrowed_capacity_is_given_back_to_a_queue_below_its_deserved(vc):
 def test_priorities_order_the_queue(vc):
     # Volcano orders queues by their share and uses priority inside a queue: in research's queue,
     # tasks at batch priority wait first, tasks at the team's prod priority come later.
-    result = priority_order_probe(vc, "airflow-kit-prod", early=("research", {"priorityClassName": "airflow-kit-batch"}),
+    result = priority_order_probe(vc, f"{NAMESPACE}-prod",
+                                  early=("research", {"priorityClassName": f"{NAMESPACE}-batch"}),
                                   late=("research", {}))
     assert result["before"] == {"early": 0, "late": 0}
     assert result["after"] == {"early": 0, "late": 4}, result

@@ -140,6 +140,10 @@ CASES = [
     ("koordinator-reserved-quota", "prod", "teams.2.name", "koordinator-system-quota",
      "stack 'prod': airflow-kit:teams[koordinator-system-quota].name = 'koordinator-system-quota': is reserved by "
      "Koordinator (koordinator-root-quota, koordinator-system-quota, koordinator-default-quota); choose another name"),
+    ("koordinator-quota-name-too-long", "prod", "namespace", "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn",
+     "stack 'prod': airflow-kit:teams[platform].name = 'platform': its quota name 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn-platform' "
+     "(namespace-team) is 69 characters; pods name their quota in a label value, at most 63: shorten the team "
+     "or the namespace"),
     ("bad-pull-policy", "local-node", "images.pullPolicy", "Sometimes",
      "stack 'local-node': airflow-kit:images.pullPolicy = 'Sometimes': must be one of Always, IfNotPresent, Never"),
     ("bad-image-reference", "local-node", "images.redis", "Redis 7",

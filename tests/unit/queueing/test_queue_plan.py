@@ -74,7 +74,7 @@ def test_job_marks_are_the_team_pod_marks_plus_the_quota_label():
     for team, marks in plan.job_marks.items():
         pod = scheduling.pod_marks[team]
         assert marks.scheduler_name == pod.scheduler_name == "koord-scheduler"
-        assert marks.labels == {**pod.labels, QUOTA_NAME_LABEL: team}
+        assert marks.labels == {**pod.labels, QUOTA_NAME_LABEL: f"{settings.namespace}-{team}"}  # the quota's name
         assert marks.annotations == pod.annotations
         assert marks.priority_class_name == pod.priority_class_name  # QueueUnit priority comes from it
 
@@ -85,7 +85,7 @@ def test_quota_label_is_added_even_when_the_pod_marks_lack_it():
         "etl": PodMarks("koord-scheduler", priority_class_name="koord-batch"),
         "ml": PodMarks("koord-scheduler", annotations={"a": "b"})})
     plan = queue_plan(settings, bare)
-    assert plan.job_marks["etl"].labels == {QUOTA_NAME_LABEL: "etl"}
+    assert plan.job_marks["etl"].labels == {QUOTA_NAME_LABEL: f"{settings.namespace}-etl"}
     assert plan.job_marks["ml"].annotations == {"a": "b"}
 
 
@@ -114,7 +114,7 @@ def test_queue_policy_lands_on_every_elastic_quota():
     settings, plan = plan_for("koord-queue")
     scheduling = with_quota_labels(scheduling_plan_for(settings), plan.quota_labels)
     quotas = {obj["metadata"]["name"]: obj for obj in scheduling.custom_resources if obj["kind"] == "ElasticQuota"}
-    assert sorted(quotas) == ["etl", "ml", "platform"]
+    assert sorted(quotas) == [f"{settings.namespace}-{team}" for team in ("etl", "ml", "platform")]
     for name, quota in quotas.items():
         assert quota["metadata"]["labels"][QUEUE_POLICY_LABEL] == DEFAULT_QUEUE_POLICY
     jsonschema = pytest.importorskip("jsonschema")

@@ -28,7 +28,7 @@ def test_resource_quota_is_the_top_level_ceiling_for_task_pods_only(plan_of):
     assert quota["spec"]["hard"] == {"requests.cpu": "80", "requests.memory": "320Gi"}
     (expression,) = quota["spec"]["scopeSelector"]["matchExpressions"]
     assert expression == {"scopeName": "PriorityClass", "operator": "In",
-                          "values": ["airflow-kit-prod", "airflow-kit-mid", "airflow-kit-batch", "airflow-kit-free"]}
+                          "values": [f"{NAMESPACE}-prod", f"{NAMESPACE}-mid", f"{NAMESPACE}-batch", f"{NAMESPACE}-free"]}
 
 
 def test_quota_counts_extended_resources_someone_bounds():
@@ -52,7 +52,7 @@ def test_limit_range_defaults_requests_from_the_default_team(plan_of):
 def test_priority_classes_never_preempt(plan_of):
     classes = _kind(plan_of("default"), "PriorityClass")
     assert {c["metadata"]["name"]: c["value"] for c in classes} == {
-        "airflow-kit-prod": 9000, "airflow-kit-mid": 7000, "airflow-kit-batch": 5000, "airflow-kit-free": 3000}
+        f"{NAMESPACE}-prod": 9000, f"{NAMESPACE}-mid": 7000, f"{NAMESPACE}-batch": 5000, f"{NAMESPACE}-free": 3000}
     assert {c["preemptionPolicy"] for c in classes} == {"Never"}
     assert {c["globalDefault"] for c in classes} == {False}
 
@@ -64,7 +64,7 @@ def test_pod_marks(plan_of):
         assert mark.scheduler_name == "default-scheduler"
         assert mark.labels == {TEAM_LABEL: name}
         assert mark.annotations == {}
-    assert marks["etl"].priority_class_name == "airflow-kit-batch"
+    assert marks["etl"].priority_class_name == f"{NAMESPACE}-batch"
 
 
 @pytest.mark.parametrize("configured,expected", [(None, 3), (0, 3), (7, 7), (-1, -1)])
@@ -76,7 +76,7 @@ def test_publish_retries(configured, expected):
 
 def test_only_used_tiers(plan_of):
     plan = default.plan(settings_for("default", teams=flat_teams()))
-    assert [c["metadata"]["name"] for c in _kind(plan, "PriorityClass")] == ["airflow-kit-mid", "airflow-kit-batch"]
+    assert [c["metadata"]["name"] for c in _kind(plan, "PriorityClass")] == [f"{NAMESPACE}-mid", f"{NAMESPACE}-batch"]
 
 
 @pytest.mark.parametrize("resource,values,expected", [

@@ -38,15 +38,17 @@ def _by_kind(plan, kind):
 def test_three_level_tree_becomes_exactly_these_quotas(plan_of):
     plan = plan_of("koordinator")
     quotas = _by_kind(plan, "ElasticQuota")
-    assert [q["metadata"]["name"] for q in quotas] == list(EXPECTED_QUOTAS)  # parents before children
+    # koord-scheduler keys quotas by name across namespaces: `<namespace>-<team>`.
+    assert [q["metadata"]["name"] for q in quotas] == [f"{NAMESPACE}-{t}" for t in EXPECTED_QUOTAS]  # parents first
     for quota in quotas:
-        parent, is_parent, minimum, maximum, weight = EXPECTED_QUOTAS[quota["metadata"]["name"]]
+        team = quota["metadata"]["labels"][TEAM_LABEL]
+        parent, is_parent, minimum, maximum, weight = EXPECTED_QUOTAS[team]
         assert quota["apiVersion"] == "scheduling.sigs.k8s.io/v1alpha1"
         assert quota["metadata"]["namespace"] == NAMESPACE
+        assert quota["metadata"]["name"] == f"{NAMESPACE}-{team}"
         labels = quota["metadata"]["labels"]
-        assert labels.get(PARENT) == parent
+        assert labels.get(PARENT) == (f"{NAMESPACE}-{parent}" if parent else None)
         assert labels[IS_PARENT] == is_parent
-        assert labels[TEAM_LABEL] == quota["metadata"]["name"]
         assert quota["spec"] == {"min": minimum, "max": maximum}
         assert json.loads(quota["metadata"]["annotations"][WEIGHT]) == {"cpu": str(weight), "memory": str(weight)}
     assert len(plan.custom_resources) == len(EXPECTED_QUOTAS) + 2  # + two colocation profiles
@@ -76,7 +78,7 @@ def test_pod_marks_pick_quota_qos_and_priority(plan_of):
                 "serving": ("LS", "koord-prod"), "research": ("LS", "koord-mid")}
     for name, (qos, priority) in expected.items():
         assert marks[name].scheduler_name == "koord-scheduler"
-        assert marks[name].labels == {TEAM_LABEL: name, QUOTA: name, "koordinator.sh/qosClass": qos}
+        assert marks[name].labels == {TEAM_LABEL: name, QUOTA: f"{NAMESPACE}-{name}", "koordinator.sh/qosClass": qos}
         assert marks[name].priority_class_name == priority
         assert marks[name].annotations == {}
 
@@ -94,7 +96,7 @@ def test_colocation_profiles_select_only_overcommit_teams(plan_of):
         assert spec["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}
         assert (spec["qosClass"], spec["schedulerName"]) == ("BE", "koord-scheduler")
         selected[spec["priorityClassName"]] = expression["values"]
-    assert selected == {"koord-batch": ["etl"], "koord-free": ["training"]}
+    assert selected == {"koord-batch": [f"{NAMESPACE}-etl"], "koord-free": [f"{NAMESPACE}-training"]}
 
 
 def test_no_overcommit_no_profiles_and_all_ls():
@@ -187,4 +189,4 @@ def test_reserved_quota_name():
 def test_child_max_above_parent_max_is_fine_for_koordinator():
     teams = [team("data", None, ("4", "16"), ("8Gi", "32Gi")), team("etl", "data", ("2", "24"), ("4Gi", "8Gi"))]
     plan = koordinator.plan(settings_for("koordinator", teams=teams))
-    assert [q["metadata"]["name"] for q in _by_kind(plan, "ElasticQuota")] == ["data", "etl"]
+    assert [q["metadata"]["name"] for q in _by_kind(plan, "ElasticQuota")] == [f"{NAMESPACE}-data", f"{NAMESPACE}-etl"]

@@ -71,7 +71,7 @@ def test_quota_labels_land_on_each_teams_quota_only():
     plan = scheduling_plan(settings_for("koordinator"))
     labelled = with_quota_labels(plan, {"etl": {"koord-queue/queue-policy": "Priority", TEAM_LABEL: "other"},
                                         "platform": {"koord-queue/queue-policy": "Block"}})
-    quotas = {m["metadata"]["name"]: m["metadata"]["labels"] for m in labelled.custom_resources
+    quotas = {m["metadata"]["labels"][TEAM_LABEL]: m["metadata"]["labels"] for m in labelled.custom_resources
               if m["kind"] == "ElasticQuota"}
     assert quotas["etl"]["koord-queue/queue-policy"] == "Priority"
     assert quotas["etl"][TEAM_LABEL] == "etl"  # the scheduling labels win

@@ -75,12 +75,13 @@ def test_koordinator_chart_then_quotas_retained(mocks, recorded):
     # parents are handed over before their children (the mock registers asynchronously,
     # so the order is checked on the layer's calls, not on the mock's arrival order)
     created = [m["metadata"]["name"] for m, _ in recorded["objects"] if m["kind"] == "ElasticQuota"]
-    assert created[:3] == ["platform", "data", "etl"]
+    assert created[:3] == ["airflow-platform", "airflow-data", "airflow-etl"]  # <namespace>-<team>
     for manifest, opts in recorded["objects"]:
         assert opts.retain_on_delete is True
         assert built["namespace"] in opts.depends_on and layer.charts["koordinator"] in opts.depends_on
         assert opts.parent is layer
-    assert layer.queue_names == ["platform", "data", "etl", "analytics", "ml", "training", "serving", "research"]
+    assert layer.queue_names == [f"airflow-{team}" for team in  # the objects' names: <namespace>-<team>
+                                 ("platform", "data", "etl", "analytics", "ml", "training", "serving", "research")]
     assert (layer.backend, layer.scheduler_name, layer.installed_charts) == (
         "koordinator", "koord-scheduler", ["koordinator"])
 
@@ -132,6 +133,6 @@ def test_override_for_a_chart_the_plan_does_not_install_is_a_bug(mocks):
 def test_quota_labels_from_the_queue_layer(mocks, recorded):
     _run(settings_for("koordinator"), quota_labels={"etl": {"koord-queue/queue-policy": "Priority"}})
     quotas = {m["metadata"]["name"]: m for m, _ in recorded["objects"] if m["kind"] == "ElasticQuota"}
-    assert quotas["etl"]["metadata"]["labels"]["koord-queue/queue-policy"] == "Priority"
-    (etl,) = [r for r in mocks.resources if r.name == "elasticquota:airflow/etl"]
+    assert quotas["airflow-etl"]["metadata"]["labels"]["koord-queue/queue-policy"] == "Priority"
+    (etl,) = [r for r in mocks.resources if r.name == "elasticquota:airflow/airflow-etl"]
     assert etl.inputs["metadata"]["labels"]["koord-queue/queue-policy"] == "Priority"

@@ -10,7 +10,7 @@ from components.config_reader import ConfigError
 from components.scheduling import TEAM_LABEL
 from components.scheduling import volcano
 from components.scheduling.teams import PRIORITY_VALUES
-from tests.unit.scheduling.scheduling_stacks import PROMETHEUS, flat_teams, raw_stack, settings_for, team
+from tests.unit.scheduling.scheduling_stacks import NAMESPACE, PROMETHEUS, flat_teams, raw_stack, settings_for, team
 
 EXPECTED_QUEUES = {
     # name: (parent, deserved = min, capability = max, weight)
@@ -36,14 +36,16 @@ def _plugins(config) -> dict:
 
 def test_three_level_tree_becomes_exactly_these_queues(plan_of):
     plan = plan_of("volcano")
-    assert [q["metadata"]["name"] for q in plan.custom_resources] == list(EXPECTED_QUEUES)
+    # Queues are cluster-scoped: named after the stack's namespace and the team.
+    assert [q["metadata"]["name"] for q in plan.custom_resources] == [f"{NAMESPACE}-{t}" for t in EXPECTED_QUEUES]
     for queue in plan.custom_resources:
-        parent, deserved, capability, weight = EXPECTED_QUEUES[queue["metadata"]["name"]]
+        team = queue["metadata"]["labels"][TEAM_LABEL]
+        parent, deserved, capability, weight = EXPECTED_QUEUES[team]
         assert (queue["apiVersion"], queue["kind"]) == ("scheduling.volcano.sh/v1beta1", "Queue")
         assert "namespace" not in queue["metadata"]  # cluster-scoped
-        assert queue["metadata"]["labels"][TEAM_LABEL] == queue["metadata"]["name"]
+        assert queue["metadata"]["name"] == f"{NAMESPACE}-{team}"
         assert queue["spec"] == {"weight": weight, "capability": capability, "reclaimable": True,
-                                 "deserved": deserved, "parent": parent}
+                                 "deserved": deserved, "parent": parent if parent == "root" else f"{NAMESPACE}-{parent}"}
 
 
 def test_flat_tree_uses_proportion_and_guarantee():
@@ -104,19 +106,19 @@ def test_pod_marks_name_the_queue(plan_of):
     for name, mark in marks.items():
         assert mark.scheduler_name == "volcano"
         assert mark.labels == {TEAM_LABEL: name}
-        assert mark.annotations["scheduling.volcano.sh/queue-name"] == name
+        assert mark.annotations["scheduling.volcano.sh/queue-name"] == f"{NAMESPACE}-{name}"
     assert marks["etl"].annotations["volcano.sh/qos-level"] == "BE"
     assert "volcano.sh/qos-level" not in marks["analytics"].annotations
-    assert marks["serving"].priority_class_name == "airflow-kit-prod"
-    assert marks["training"].priority_class_name == "airflow-kit-free"
+    assert marks["serving"].priority_class_name == f"{NAMESPACE}-prod"
+    assert marks["training"].priority_class_name == f"{NAMESPACE}-free"
 
 
 def test_priority_classes_for_the_tiers_in_use(plan_of):
     plan = plan_of("volcano")
     assert {(p["metadata"]["name"], p["value"]) for p in plan.core_objects} == {
-        (f"airflow-kit-{tier}", value) for tier, value in PRIORITY_VALUES.items()}
+        (f"{NAMESPACE}-{tier}", value) for tier, value in PRIORITY_VALUES.items()}
     plan = volcano.plan(settings_for("volcano", teams=flat_teams()))  # mid and batch only
-    assert [p["metadata"]["name"] for p in plan.core_objects] == ["airflow-kit-mid", "airflow-kit-batch"]
+    assert [p["metadata"]["name"] for p in plan.core_objects] == [f"{NAMESPACE}-mid", f"{NAMESPACE}-batch"]
     assert all("preemptionPolicy" not in p for p in plan.core_objects)
 
 
