@@ -38,7 +38,7 @@ def say(message: str) -> None:
 
 def pulumi(*args: str, cluster: Optional[Cluster] = None, capture: bool = False,
            check: bool = True) -> subprocess.CompletedProcess:
-    env = local_cluster._tools_env()  # noqa: SLF001
+    env = local_cluster.tools_env()
     if (local_cluster.TOOLS_BIN / "pulumi").exists():  # the kit's build: its plugins are beside it
         env.setdefault("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true")
     env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
@@ -102,18 +102,18 @@ def outputs(stack: str, cluster: Cluster, secrets: bool = False) -> dict:
     return json.loads(pulumi(*args, cluster=cluster, capture=True).stdout or "{}")
 
 
-def api_service(cluster: Cluster, namespace: str) -> dict:
+def api_service_address(cluster: Cluster, namespace: str) -> str:
+    """The API server Service's cluster IP (reachable from the kit's node itself)."""
     from kubernetes import client, config
 
     api = client.CoreV1Api(config.new_client_from_config(config_file=cluster.kubeconfig, context=cluster.context))
-    service = api.read_namespaced_service(CHART.api_server_service, namespace, _request_timeout=10)
-    return {"cluster_ip": service.spec.cluster_ip}
+    return api.read_namespaced_service(CHART.api_server_service, namespace, _request_timeout=10).spec.cluster_ip
 
 
 def access_lines(stack: str, cluster: Cluster, values: dict) -> list[str]:
     namespace = values.get("namespace", "airflow")
     if cluster.kit_node:
-        address = api_service(cluster, namespace)["cluster_ip"]
+        address = api_service_address(cluster, namespace)
         url = f"http://{address}:{API_SERVER_PORT}   (the Service's address; this machine is the node)"
     else:
         url = (f"http://localhost:{API_SERVER_PORT} after `kubectl -n {namespace} port-forward "
@@ -190,7 +190,7 @@ def api_url(cluster: Cluster, namespace: str) -> Iterator[str]:
     """The API server's URL from this machine: the Service address on the kit's node (kube-proxy
     routes it), a `kubectl port-forward` elsewhere (stopped on exit)."""
     if cluster.kit_node:
-        yield f"http://{api_service(cluster, namespace)['cluster_ip']}:{API_SERVER_PORT}"
+        yield f"http://{api_service_address(cluster, namespace)}:{API_SERVER_PORT}"
         return
     kubectl = local_cluster.tool("kubectl")
     if kubectl is None:

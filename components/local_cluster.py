@@ -117,7 +117,7 @@ def node_running() -> bool:
     if not node_kubeconfig().exists():
         return False
     result = subprocess.run([str(REPO / "scripts" / "real-node.sh"), "status", str(NODE_DIR)],
-                            capture_output=True, text=True, env=_tools_env())
+                            capture_output=True, text=True, env=tools_env())
     return result.returncode == 0
 
 
@@ -149,7 +149,7 @@ def pulumi_missing() -> Optional[str]:
         return f"the Pulumi Python language host is missing beside {pulumi}: `make setup`"
     if tool("pulumi-resource-kubernetes"):
         return None
-    listed = subprocess.run([pulumi, "plugin", "ls", "--json"], capture_output=True, text=True, env=_tools_env())
+    listed = subprocess.run([pulumi, "plugin", "ls", "--json"], capture_output=True, text=True, env=tools_env())
     if listed.returncode == 0 and any(plugin.get("name") == "kubernetes" and plugin.get("kind") == "resource"
                                       for plugin in json.loads(listed.stdout or "[]")):
         return None
@@ -157,7 +157,8 @@ def pulumi_missing() -> Optional[str]:
             "builds it into .tools/bin (or `pulumi plugin install resource kubernetes` where get.pulumi.com is reachable)")
 
 
-def _tools_env() -> dict[str, str]:
+def tools_env() -> dict[str, str]:
+    """The environment with the kit's tools (.tools/bin) first on PATH."""
     env = dict(os.environ)
     if TOOLS_BIN.exists():
         env["PATH"] = f"{TOOLS_BIN}{os.pathsep}{env.get('PATH', '')}"
@@ -205,7 +206,7 @@ def start_node(stack: str) -> Cluster:
         raise SetupError("no cluster is reachable and the kit's local node cannot start here; it needs "
                          + "; ".join(missing))
     result = subprocess.run([str(REPO / "scripts" / "real-node.sh"), "start", str(NODE_DIR), "--stack", stack],
-                            env=_tools_env())
+                            env=tools_env())
     if result.returncode != 0:
         raise SetupError(f"the kit's local node did not start (logs: {_relative(NODE_DIR / 'logs')}); "
                          f"`make down` cleans up, then `make up` again")
@@ -216,7 +217,7 @@ def stop_node() -> bool:
     """Stop the node and undo its host changes; its folder (etcd, volumes) is removed."""
     if not NODE_DIR.exists():
         return False
-    subprocess.run([str(REPO / "scripts" / "real-node.sh"), "stop", str(NODE_DIR)], env=_tools_env(), check=False)
+    subprocess.run([str(REPO / "scripts" / "real-node.sh"), "stop", str(NODE_DIR)], env=tools_env(), check=False)
     shutil.rmtree(NODE_DIR, ignore_errors=True)
     return True
 

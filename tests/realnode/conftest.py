@@ -9,9 +9,7 @@ toolchain or the packaged chart.
 
 from __future__ import annotations
 
-import os
 import pathlib
-import shutil
 import subprocess
 import time
 
@@ -24,19 +22,11 @@ from tests.e2e.conftest import TOOLS, LocalCluster, PulumiProject, run, tools_en
 from tests.measurements import MEASURED
 
 STACK = "local-node"
-NODE_TOOLS = local_cluster.NODE_TOOLS + local_cluster.PULUMI_TOOLS
-
-
 def _missing() -> list[str]:
-    missing = []
-    if os.geteuid() != 0:
-        missing.append("root (containerd, kubelet, the bridge and iptables need it)")
-    for binary, package in local_cluster.NODE_PACKAGES.items():
-        if not (os.path.exists(binary) if binary.startswith("/") else shutil.which(binary)):
-            missing.append(f"{binary} (package {package}: scripts/node-packages.sh)")
-    for tool in NODE_TOOLS:
-        if not (TOOLS / "bin" / tool).exists():
-            missing.append(f"{tool} (scripts/tools.sh --only {tool})")
+    """What `make up` would say the kit's node lacks, plus the Pulumi tools and a free host."""
+    missing = local_cluster.node_missing()
+    missing += [f"{tool} (scripts/tools.sh --only {tool})" for tool in local_cluster.PULUMI_TOOLS
+                if not (TOOLS / "bin" / tool).exists()]
     if pathlib.Path("/sys/class/net/cni0").exists():
         missing.append("a free host: a node already runs here (bridge cni0; the kit's `make up` node: `make down`)")
     return missing
