@@ -354,8 +354,9 @@ def priority_order_probe(sched: SchedulerCluster, filler_priority_class: str, ea
 
     24 fillers (1 cpu, top priority so nobody preempts them) are put straight on the nodes
     (`nodeName`: outside every scheduler and quota) and fill them. Then 4 `early` tasks and,
-    after them, 4 `late` ones of higher priority wait for nodes, well inside their quotas
-    (`early`/`late`: a team and the pod spec changes). Four fillers end at once: the scheduler
+    once the scheduler has refused them, 4 `late` ones of higher priority wait for nodes, well
+    inside their quotas (`early`/`late`: a team and the pod spec changes). When the scheduler
+    has refused the late ones too, four fillers end at once: the scheduler
     should give the 4 cpu to the late, higher-priority tasks. Returns the pods bound per prefix.
     """
     sched.delete_pods("airflow-kit/team")
@@ -375,17 +376,36 @@ def priority_order_probe(sched: SchedulerCluster, filler_priority_class: str, ea
                                                  "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
                                                                "limits": {"cpu": "1", "memory": "1Gi"}}}]}})
     sched.apply(fillers)
+
+    def probe_pods(prefix: str) -> list[dict]:
+        return [pod for pod in sched.pods() if pod["metadata"]["name"].startswith(f"{prefix}-")]
+
+    def wait_until_refused(prefix: str) -> None:
+        # The scheduler has tried each pod and found no room: only then is it waiting in the
+        # scheduler's queue (Volcano: only once its PodGroup exists, which the controller makes,
+        # seconds later under load).
+        deadline = time.monotonic() + 90
+        while True:
+            pods = probe_pods(prefix)
+            refused = [pod for pod in pods if any(
+                condition["type"] == "PodScheduled" and condition["status"] == "False"
+                for condition in pod.get("status", {}).get("conditions", []))]
+            if pods and len(refused) == len(pods):
+                return
+            assert time.monotonic() < deadline, f"{prefix} pods never tried by the scheduler: {len(refused)}/{len(pods)}"
+            time.sleep(0.5)
+
     sched.submit(early[0], 4, prefix="early", **early[1])
-    time.sleep(3)
+    wait_until_refused("early")
+    time.sleep(2)  # the early tasks have clearly waited longer
     sched.submit(late[0], 4, prefix="late", **late[1])
-    time.sleep(5)
+    wait_until_refused("late")
 
     def bound_by_prefix() -> dict[str, int]:
         found = {"early": 0, "late": 0}
-        for pod in sched.pods():
-            prefix = pod["metadata"]["name"].split("-")[0]
-            if prefix in found and pod["spec"].get("nodeName") and not pod["metadata"].get("deletionTimestamp"):
-                found[prefix] += 1
+        for prefix in found:
+            found[prefix] = sum(1 for pod in probe_pods(prefix)
+                                if pod["spec"].get("nodeName") and not pod["metadata"].get("deletionTimestamp"))
         return found
 
     before = bound_by_prefix()
