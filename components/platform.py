@@ -25,6 +25,8 @@ from components.settings import Settings
 from components.workloads.pod_templates import (default_pod_template_text, pod_templates_configmap,
                                                 render_pod_templates)
 from components.workloads.pools import PoolsSync
+from components.workloads import team_namespaces
+from components.scheduling import ack
 
 
 class Platform(pulumi.ComponentResource):
@@ -39,6 +41,7 @@ class Platform(pulumi.ComponentResource):
         files = render_pod_templates(settings, plan.pod_marks)
         configmap = pod_templates_configmap(settings, files)
         default_template = default_pod_template_text(settings, plan.pod_marks)
+        team_namespaces.validate(settings)
 
         super().__init__("airflow-kit:index:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -75,6 +78,12 @@ class Platform(pulumi.ComponentResource):
         self.pools = PoolsSync("pools", settings, opts=pulumi.ResourceOptions(
             parent=self, depends_on=[self.airflow]))
 
+        self.team_namespaces = None
+        if settings.team_namespaces:
+            self.team_namespaces = team_namespaces.TeamNamespaces(
+                "team-namespaces", settings, configmap, self.airflow.chart,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]))
+
         installed = [chart.release for chart in plan.charts] + [chart.release for chart in queues.charts]
         if keda is not None:
             installed.append("keda")
@@ -92,7 +101,11 @@ class Platform(pulumi.ComponentResource):
             "teams": [team.name for team in settings.teams.leaves()],
             "pools": [pool.name for pool in settings.all_pools()],
             "podTemplates": sorted(files),
+            "taskNamespaces": settings.task_namespaces(),
         }
+        if settings.scheduler.backend == "ack":
+            # What to merge into the cluster's tree when its admin owns it (also written to a file).
+            self.outputs["quotaSubtree"] = ack.quota_subtree(settings)
         # `pulumi stack output adminPassword --show-secrets`.
         self.outputs["adminUser"] = ADMIN_USER
         self.outputs["adminPassword"] = self.airflow.secrets.admin_password

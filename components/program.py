@@ -7,11 +7,15 @@ registered.
 
 from __future__ import annotations
 
+import os
+
 import pulumi
 
 from components.config_reader import ConfigError
 from components.settings import Settings, load_settings
 from components.stack_config import read_secrets, read_stack_config
+
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load() -> Settings:
@@ -28,12 +32,32 @@ def run(preflight: bool = True):
     from components import chart_source
     from components.platform import Platform  # imported late: config errors need none of it
 
+    from components import preflight as cluster_preflight
+
     try:  # Platform builds its plans before it registers anything (backend rules)
         if preflight:
             chart_source.check(settings)
+            cluster_preflight.check(settings)
         platform = Platform("airflow-kit", settings, given_secrets=read_secrets())
-    except ConfigError as error:
+    except (ConfigError, cluster_preflight.PreflightError) as error:
         raise pulumi.RunError(str(error)) from None
     for name, value in platform.outputs.items():
         pulumi.export(name, value)
+    if settings.scheduler.backend == "ack" and settings.scheduler.quota_tree.owner == "admin":
+        write_quota_subtree(settings)
     return platform
+
+
+def write_quota_subtree(settings) -> str:
+    """The kit's ElasticQuotaTree subtree as a file, for the admin who owns the cluster's tree."""
+    import yaml
+
+    from components.scheduling import ack
+
+    path = os.path.join(PROJECT_DIR, ack.subtree_file(settings))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(f"# Stack {settings.stack}: add this node under the root of {ack.TREE_NAMESPACE}'s "
+                  "ElasticQuotaTree (root min and max must hold its min and max).\n")
+        yaml.safe_dump(ack.quota_subtree(settings), out, sort_keys=False)
+    return path

@@ -16,11 +16,18 @@ from typing import Any, Mapping, Optional
 from components import versions
 from components.config_reader import DNS_LABEL, ConfigError, Section, did_you_mean
 from components.quantities import parse_quantity
-from components.scheduling import format_quantity
+from components.scheduling import cluster_name, format_quantity
 from components.scheduling.teams import Team, TeamTree, read_teams
 
 KNOWN_EXECUTORS = ("CeleryExecutor", "KubernetesExecutor", "LocalExecutor")
-SCHEDULER_BACKENDS = ("default", "koordinator", "volcano")
+SCHEDULER_BACKENDS = ("default", "koordinator", "volcano", "ack")
+# The scheduler a task pod names unless `scheduler.schedulerName` says otherwise. ACK Pro runs
+# no koord-scheduler: its own kube-scheduler (`default-scheduler`) carries capacity scheduling.
+DEFAULT_SCHEDULER_NAMES = {"default": "default-scheduler", "koordinator": "koord-scheduler",
+                           "volcano": "volcano", "ack": "default-scheduler"}
+# Who owns the cluster's one ElasticQuotaTree on ACK: the kit, or the cluster admin (then the
+# kit exports its subtree to merge).
+QUOTA_TREE_OWNERS = ("kit", "admin")
 QUEUE_BACKENDS = ("none", "koord-queue", "ack")
 DATABASE_MODES = ("bundled", "external")
 DAG_SOURCES = ("gitSync", "image")
@@ -31,7 +38,7 @@ SECRET_KEYS = ("dbPassword", "fernetKey", "apiSecretKey", "jwtSecret", "redisPas
 # `admin` user, no user job, no FAB. Either way the password is `adminPassword` (a Pulumi secret,
 # generated when not given) and reaches Airflow only through a Kubernetes Secret.
 AUTH_MANAGERS = ("fab", "simple")
-TOP_LEVEL_KEYS = ("namespace", "airflow", "database", "keda", "scheduler", "queue", "teams",
+TOP_LEVEL_KEYS = ("namespace", "teamNamespaces", "airflow", "database", "keda", "scheduler", "queue", "teams",
                   "defaultTeam", "localDisk", "pools", "images") + SECRET_KEYS
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 # `[registry[:port]/]path[:tag][@digest]`, the shape Kubernetes accepts in `image:`.
@@ -41,10 +48,12 @@ STORAGE_CLASS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # How long a task may wait for its team's quota before Airflow gives up on it
 # (`scheduler.maxQueueWait`). Batch schedulers hold pods Pending by design, for hours;
 # kube-scheduler holds them only while no node fits.
-DEFAULT_MAX_QUEUE_WAIT = {"default": "30m", "koordinator": "6h", "volcano": "6h"}
+DEFAULT_MAX_QUEUE_WAIT = {"default": "30m", "koordinator": "6h", "volcano": "6h", "ack": "6h"}
 MIN_QUEUE_WAIT_SECONDS = 30
 # Retries a task of a team whose pods can be preempted gets unless it says otherwise.
 PREEMPTIBLE_TASK_RETRIES = 2
+DNS_LABEL_MAX = 63  # a namespace name
+SCHEDULER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 AIRFLOW_DEFAULT_PARALLELISM = 32
@@ -158,6 +167,16 @@ class Overcommit:
     cpu_reclaim_threshold_percent: int = 60
     memory_reclaim_threshold_percent: int = 65
     queue_overcommit_factor: float = 1.2  # Volcano admission only
+    # ACK: the kit patches kube-system/ack-slo-config's colocation-config itself (else it prints
+    # the change): the managed add-on owns that ConfigMap, so only when the stack says so.
+    manage_slo_config: bool = False
+
+
+@dataclass(frozen=True)
+class QuotaTree:
+    """ACK's one ElasticQuotaTree (kube-system): who owns it, and its root (min == max)."""
+    owner: str = "kit"
+    root: Mapping[str, str] = field(default_factory=dict)  # empty: the kit's subtree's max
 
 
 @dataclass(frozen=True)
@@ -175,11 +194,13 @@ class SchedulerSettings:
     max_queue_wait_seconds: int = 6 * 3600
     # Koordinator: seconds a quota may stay above its share before its borrowed pods are evicted.
     reclaim_delay_seconds: int = 120
+    scheduler_name_override: Optional[str] = None  # `scheduler.schedulerName`
+    quota_tree: QuotaTree = field(default_factory=QuotaTree)
 
     @property
     def scheduler_name(self) -> str:
-        return {"default": "default-scheduler", "koordinator": "koord-scheduler",
-                "volcano": "volcano"}[self.backend]
+        """The scheduler every task and Job pod names."""
+        return self.scheduler_name_override or DEFAULT_SCHEDULER_NAMES[self.backend]
 
 
 @dataclass(frozen=True)
@@ -194,6 +215,7 @@ class LocalDisk:
     storage_class: str
     mount_path: str = "/scratch"
     max_size: str = "500Gi"
+    create_storage_class: bool = False  # ACK: the CSI local plugin's LVM class, made by the kit
 
 
 @dataclass(frozen=True)
@@ -226,6 +248,16 @@ class Settings:
     local_disk: Optional[LocalDisk]
     pools: tuple[Pool, ...]
     images: Images = field(default_factory=Images)
+    # Each leaf team's task pods run in a namespace of its own, `<namespace>-<team>` (ACK maps a
+    # pod to its quota by namespace); false: every task pod runs in `namespace`.
+    team_namespaces: bool = False
+
+    def task_namespace(self, team: str) -> str:
+        """Where the team's task pods and Jobs run."""
+        return cluster_name(self.namespace, team) if self.team_namespaces else self.namespace
+
+    def task_namespaces(self) -> list[str]:
+        return sorted({self.task_namespace(team.name) for team in self.teams.leaves()})
 
     def preemptible(self, team: Team) -> bool:
         """Whether the scheduler may take a running task pod of this team away.
@@ -264,6 +296,10 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
     keda = _keda(root.section("keda"), airflow)
     scheduler = _scheduler(root.section("scheduler"))
     queue = _queue(root.section("queue"), scheduler)
+    team_namespaces = root.boolean("teamNamespaces", scheduler.backend == "ack")
+    if scheduler.backend == "ack" and not team_namespaces:
+        raise root.error("teamNamespaces", False, "must be true on scheduler.backend ack: ACK maps a pod to its "
+                         "ElasticQuotaTree leaf by the pod's namespace, so each team needs its own")
     root.accept("teams")
     teams = read_teams(stack, raw.get("teams")).with_default_pool_slots(by_min=scheduler.backend == "default")
     leaves = [team.name for team in teams.leaves()]
@@ -272,7 +308,7 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
         raise root.error("defaultTeam", default_team,
                          f"must name a team without children{did_you_mean(default_team, leaves)}; "
                          f"teams that run tasks: {', '.join(leaves)}")
-    local_disk = _local_disk(root.section("localDisk")) if root.has("localDisk") else None
+    local_disk = _local_disk(root.section("localDisk"), scheduler) if root.has("localDisk") else None
     root.accept("localDisk")
     pools = _pools(root, teams)
     images = _images(root.section("images"))
@@ -281,9 +317,12 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
     root.accept(*SECRET_KEYS)
     root.finish()
     airflow = _sized_concurrency(stack, airflow, keda, scheduler, teams)
-    return Settings(stack=stack, namespace=namespace, airflow=airflow, database=database, keda=keda,
+    settings = Settings(stack=stack, namespace=namespace, airflow=airflow, database=database, keda=keda,
                     scheduler=scheduler, queue=queue, teams=teams, default_team=default_team,
-                    local_disk=local_disk, pools=pools, images=images)
+                    local_disk=local_disk, pools=pools, images=images, team_namespaces=team_namespaces)
+    if team_namespaces:
+        _check_team_namespaces(settings)
+    return settings
 
 
 def _airflow(section: Section) -> AirflowSettings:
@@ -409,7 +448,7 @@ def _percent(section: Section, name: str, default: int) -> int:
 
 def _scheduler(section: Section) -> SchedulerSettings:
     backend = section.choice("backend", SCHEDULER_BACKENDS, "default")
-    install = section.boolean("install", backend != "default")
+    install = section.boolean("install", backend in ("koordinator", "volcano"))
     chart_version = section.string("chartVersion", None)
     image_registry = section.string("imageRegistry", None)
     if backend == "koordinator" and install and image_registry is None:
@@ -438,8 +477,21 @@ def _scheduler(section: Section) -> SchedulerSettings:
         cpu_reclaim_threshold_percent=_percent(block, "cpuReclaimThresholdPercent", 60),
         memory_reclaim_threshold_percent=_percent(block, "memoryReclaimThresholdPercent", 65),
         queue_overcommit_factor=block.number("queueOvercommitFactor", 1.2, minimum=1.0),
+        manage_slo_config=block.boolean("manageSloConfig", False),
     )
+    if overcommit.manage_slo_config and backend != "ack":
+        raise block.error("manageSloConfig", True, "applies to scheduler.backend ack (kube-system/ack-slo-config); "
+                          "with koordinator the kit sets colocation through its chart")
     block.finish()
+    quota_tree = QuotaTree()
+    if section.has("quotaTree"):
+        block = section.section("quotaTree")
+        if backend != "ack":
+            raise section.error("quotaTree", block.data, "applies to scheduler.backend ack (its one ElasticQuotaTree)")
+        owner = block.choice("owner", QUOTA_TREE_OWNERS, "kit")
+        root = block.section("root")
+        quota_tree = QuotaTree(owner=owner, root={resource: root.quantity(resource) for resource in root.data})
+        block.finish()
     scheduler = SchedulerSettings(
         backend=backend, install=install, chart_version=chart_version, image_registry=image_registry,
         load_aware=load_aware, overcommit=overcommit,
@@ -448,7 +500,14 @@ def _scheduler(section: Section) -> SchedulerSettings:
         max_queue_wait_seconds=section.duration("maxQueueWait", DEFAULT_MAX_QUEUE_WAIT[backend],
                                                 minimum_seconds=MIN_QUEUE_WAIT_SECONDS),
         reclaim_delay_seconds=section.duration("reclaimDelay", "120s"),
+        scheduler_name_override=section.string("schedulerName", None, pattern=SCHEDULER_NAME,
+                                               pattern_help="must be a scheduler name (lower-case letters, "
+                                                            "digits, '-', '.')"),
+        quota_tree=quota_tree,
     )
+    if backend == "ack" and install:
+        raise section.error("install", True, "ACK's scheduling add-ons (ack-koordinator, the scheduler) are "
+                            "managed by ACK; the kit only uses them")
     if backend == "default" and install:
         raise section.error("install", True, "the default kube-scheduler is part of the cluster; "
                             "install applies to koordinator and volcano")
@@ -463,10 +522,11 @@ def _queue(section: Section, scheduler: SchedulerSettings) -> QueueSettings:
         install=section.boolean("install", backend == "koord-queue"),
         chart_version=section.string("chartVersion", versions.KOORD_QUEUE_CHART_VERSION),
     )
-    if backend != "none" and scheduler.backend != "koordinator":
+    needs = {"koord-queue": "koordinator", "ack": "ack"}.get(backend)
+    if needs is not None and scheduler.backend != needs:
         raise section.error("backend", backend,
-                            "koord-queue and ACK kube-queue map Jobs to Koordinator ElasticQuotas: "
-                            "needs scheduler.backend koordinator (or queue.backend none)")
+                            f"{'koord-queue maps Jobs to Koordinator ElasticQuotas' if needs == 'koordinator' else 'ACK kube-queue maps Jobs to the leaves of the ElasticQuotaTree'}: "
+                            f"needs scheduler.backend {needs} (or queue.backend none)")
     if backend == "ack" and queue.install:
         raise section.error("install", True, "ACK's kube-queue is a managed add-on; the kit only uses it")
     section.finish()
@@ -494,14 +554,32 @@ def _images(section: Section) -> Images:
     return images
 
 
-def _local_disk(section: Section) -> LocalDisk:
+def _check_team_namespaces(settings: Settings) -> None:
+    for team in settings.teams.leaves():
+        name = settings.task_namespace(team.name)
+        if len(name) > DNS_LABEL_MAX:
+            raise ConfigError(settings.stack, f"teams[{team.name}].name", team.name,
+                              f"its namespace '{name}' (namespace-team) is {len(name)} characters, at most "
+                              f"{DNS_LABEL_MAX}: shorten the team or the namespace")
+    if settings.airflow.logs_volume is not None:
+        raise ConfigError(settings.stack, "airflow.logsVolume", "set",
+                          "a claim lives in one namespace and task pods run in their teams' namespaces "
+                          "(teamNamespaces): drop logsVolume (task logs are then read from the pod while it "
+                          "lives) or set teamNamespaces: false")
+
+
+def _local_disk(section: Section, scheduler: SchedulerSettings) -> LocalDisk:
     local_disk = LocalDisk(
         storage_class=section.string("storageClass", pattern=STORAGE_CLASS_NAME,
                                      pattern_help="must be a StorageClass name"),
         mount_path=section.string("mountPath", "/scratch", pattern=re.compile(r"^/[^\s]*$"),
                                   pattern_help="must be an absolute path"),
         max_size=section.quantity("maxSize", "500Gi"),
+        create_storage_class=section.boolean("createStorageClass", False),
     )
+    if local_disk.create_storage_class and scheduler.backend != "ack":
+        raise section.error("createStorageClass", True, "applies to scheduler.backend ack (the CSI local "
+                            "plugin's LVM class); elsewhere name a StorageClass the cluster has")
     if parse_quantity(local_disk.max_size) <= 0:
         raise section.error("maxSize", local_disk.max_size, "must be greater than zero")
     section.finish()

@@ -87,6 +87,14 @@ def airflow_config(settings: Settings, extra: Mapping[str, Mapping[str, Any]] = 
         }
         if concurrency.task_publish_max_retries:
             base["kubernetes_executor"]["task_publish_max_retries"] = concurrency.task_publish_max_retries
+        if settings.team_namespaces:
+            # Team pods run in their teams' namespaces; the executor watches exactly those
+            # (and its own, where a task without a team override lands), not the whole cluster.
+            base["kubernetes_executor"].update({
+                "multi_namespace_mode": "True",
+                "multi_namespace_mode_namespace_list": ",".join(
+                    [settings.namespace] + settings.task_namespaces()),
+            })
     return merge_config(base, extra)
 
 
@@ -114,6 +122,8 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
         "dagProcessor": {"enabled": True},
         "triggerer": {"enabled": True},  # deferrable operators free worker slots
         "allowJobLaunching": airflow.job_tasks,
+        # The pod and Job launcher roles become ClusterRoles: tasks run in their teams' namespaces.
+        "multiNamespaceMode": settings.team_namespaces,
         "postgresql": {"enabled": bundled},
         "redis": {"enabled": celery},
         "pgbouncer": {"enabled": uses_pgbouncer(settings)},

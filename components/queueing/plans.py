@@ -45,11 +45,12 @@ quota-policy labels do not apply there (the tree is ACK's object), so none are p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional
 
 from components import versions
 from components.scheduling import cluster_name
+from components.scheduling.ack import JOB_QUOTA_LABEL as ACK_QUOTA_NAME_LABEL
 from components.scheduling.backend import ChartSpec, PodMarks, SchedulingPlan
 from components.settings import Settings
 
@@ -106,12 +107,13 @@ def koord_queue_chart(settings: Settings) -> ChartSpec:
 
 
 def job_marks_for(settings: Settings, team: str, marks: Optional[PodMarks]) -> PodMarks:
-    """The team's pod marks plus the quota label the queue maps the Job by."""
+    """The team's pod marks plus the quota label the queue maps the Job by: koord-queue reads
+    Koordinator's quota label, ACK's kube-queue the tree leaf's (`quota.scheduling.alibabacloud.com/name`)."""
     if marks is None:
         raise KeyError(f"the scheduling plan has no pod marks for team {team!r}")
-    labels = {**marks.labels, QUOTA_NAME_LABEL: cluster_name(settings.namespace, team)}
-    return PodMarks(scheduler_name=marks.scheduler_name, labels=labels,
-                    annotations=dict(marks.annotations), priority_class_name=marks.priority_class_name)
+    label = ACK_QUOTA_NAME_LABEL if settings.queue.backend == "ack" else QUOTA_NAME_LABEL
+    labels = {**marks.labels, label: cluster_name(settings.namespace, team)}
+    return replace(marks, labels=labels, annotations=dict(marks.annotations))
 
 
 def queue_plan(settings: Settings, scheduling_plan: SchedulingPlan) -> QueuePlan:

@@ -1,7 +1,7 @@
 """Scheduling: the team tree and the backends that render it.
 
 `teams.py` is the one team model; `backend.py` the plan every backend returns;
-`default.py`, `koordinator.py`, `volcano.py` the backends (pure builders);
+`default.py`, `koordinator.py`, `volcano.py`, `ack.py` the backends (pure builders);
 `plans.py` picks one by `scheduler.backend`; `layer.py` creates the plan's resources.
 
 This file holds only the vocabulary the backends share. It must stay free of imports

@@ -33,6 +33,10 @@ class PodMarks:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     priority_class_name: Optional[str] = None
+    namespace: Optional[str] = None  # None: the stack's namespace
+    # Requests and limits as the colocation batch resources (`kubernetes.io/batch-cpu` in
+    # millicores, `kubernetes.io/batch-memory`) instead of cpu/memory: ACK's BE pods.
+    batch_resources: bool = False
 
 
 @dataclass(frozen=True)

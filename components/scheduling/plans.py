@@ -12,19 +12,20 @@ from dataclasses import replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Mapping
 
-from components.scheduling import TEAM_LABEL, default, koordinator, volcano
+from components.scheduling import TEAM_LABEL, ack, default, koordinator, volcano
 from components.scheduling.backend import SchedulingPlan
 
 if TYPE_CHECKING:
     from components.settings import Settings
 
 # Custom resources that stand for one team's share (what other layers call its queue).
-QUEUE_KINDS = ("Queue", "ElasticQuota")
+QUEUE_KINDS = ("Queue", "ElasticQuota", "ElasticQuotaTree")
 
 BACKENDS: dict[str, ModuleType] = {
     "default": default,
     "koordinator": koordinator,
     "volcano": volcano,
+    "ack": ack,
 }
 
 

@@ -82,6 +82,7 @@ from typing import Any, Mapping
 import yaml
 
 from components.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, ChartNames, SecretNames
+from components.scheduling.ack import as_batch_resources
 from components.scheduling.backend import PodMarks
 from components.scheduling.teams import Team
 from components.settings import Settings
@@ -252,12 +253,16 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
         "image": team_image(settings, team),
         "imagePullPolicy": settings.images.pull_policy or "IfNotPresent",
         "env": env,
-        "resources": team.task_resources.as_k8s(),
+        "resources": _resources(team.task_resources.as_k8s(), marks),
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": mounts,
     }
 
     metadata: dict[str, Any] = {"name": PLACEHOLDER_POD_NAME, "labels": labels}
+    if marks.namespace:
+        # Documentation for readers of the template: KubernetesExecutor puts the pod in its own
+        # namespace over the template's; the DAG helper's pod_override carries the team's.
+        metadata["namespace"] = marks.namespace
     if marks.annotations:
         metadata["annotations"] = dict(marks.annotations)
 
@@ -265,7 +270,9 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
     if marks.priority_class_name:
         spec["priorityClassName"] = marks.priority_class_name
     if git_sync:
-        spec["initContainers"] = [_git_sync_init_container(settings)]
+        init = _git_sync_init_container(settings)
+        init["resources"] = _resources(init["resources"], marks)
+        spec["initContainers"] = [init]
     spec["containers"] = [base]
     spec.update({
         "restartPolicy": "Never",
@@ -279,6 +286,14 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
         spec["tolerations"] = [dict(item) for item in team.tolerations]
     spec["volumes"] = volumes
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def _resources(resources: Mapping[str, Mapping[str, str]], marks: PodMarks) -> dict[str, dict[str, str]]:
+    """A container's requests/limits as the team's pods must ask: batch resources for ACK's BE
+    pods (every container: a BE pod never mixes batch and regular resources)."""
+    if marks.batch_resources:
+        return as_batch_resources(resources)
+    return {part: dict(values) for part, values in resources.items()}
 
 
 def _marks_for_leaves(settings: Settings, pod_marks: Mapping[str, PodMarks]) -> dict[str, PodMarks]:
@@ -307,6 +322,8 @@ def build_catalog(settings: Settings, pod_marks: Mapping[str, PodMarks]) -> dict
             "labels": {**dict(marks.labels), TEAM_LABEL: name},
             "annotations": dict(marks.annotations),
             "priority_class_name": marks.priority_class_name,
+            "namespace": marks.namespace or settings.namespace,
+            "batch_resources": marks.batch_resources,
             "pool": team.pool,
             # Default retries of the team's tasks (preempted pods fail their task); null: none.
             "task_retries": settings.task_retries(team),

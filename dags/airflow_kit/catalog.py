@@ -141,6 +141,9 @@ class Team:
     priority_class_name: str | None = None
     pool: str | None = None
     task_retries: int | None = None  # set when the team's pods can be preempted
+    namespace: str | None = None  # where the team's pods and Jobs run (None: the catalog's)
+    # ACK's BE pods ask for kubernetes.io/batch-cpu (millicores) and batch-memory instead.
+    batch_resources: bool = False
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,8 @@ def _parse_team(name: str, raw: Mapping[str, Any], directory: str, path: str) ->
         priority_class_name=raw.get("priority_class_name"),
         pool=raw.get("pool"),
         task_retries=raw.get("task_retries"),
+        namespace=raw.get("namespace"),
+        batch_resources=bool(raw.get("batch_resources")),
     )
 
 
@@ -305,6 +310,30 @@ def resolve_resources(
     out: dict[str, dict[str, str]] = {"requests": requests}
     if limits:
         out["limits"] = limits
+    if team.batch_resources:
+        return as_batch_resources(out, team=team.name)
+    return out
+
+
+BATCH_CPU = "kubernetes.io/batch-cpu"
+BATCH_MEMORY = "kubernetes.io/batch-memory"
+
+
+def as_batch_resources(resources: Mapping[str, Mapping[str, str]], *, team: str) -> dict[str, dict[str, str]]:
+    """cpu/memory as the batch resources a BE pod asks for on ACK: batch-cpu in whole
+    millicores, batch-memory as given (a BE pod never mixes them with cpu/memory)."""
+    out: dict[str, dict[str, str]] = {}
+    for part, values in resources.items():
+        converted: dict[str, str] = {}
+        for resource, quantity in values.items():
+            if resource == "cpu":
+                _, cores = parse_quantity(quantity, what="cpu", team=team, kind="cpu")
+                converted[BATCH_CPU] = str(int((cores * 1000).to_integral_value(rounding="ROUND_CEILING")))
+            elif resource == "memory":
+                converted[BATCH_MEMORY] = quantity
+            else:
+                converted[resource] = quantity
+        out[part] = converted
     return out
 
 

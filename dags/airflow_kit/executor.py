@@ -89,6 +89,8 @@ def build_pod_override(
         volumes, mounts = [volume], [mount]
     return k8s.V1Pod(
         metadata=k8s.V1ObjectMeta(
+            # KubernetesExecutor puts the pod in its own namespace unless the override names one.
+            namespace=team.namespace,
             labels=dict(team.labels) or None,
             annotations=dict(team.annotations) or None,
         ),

@@ -165,7 +165,7 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
         else:
             env_vars = [k8s.V1EnvVar(name="AIRFLOW_KIT_TEAM", value=team), *env_vars]
         kwargs["env_vars"] = env_vars
-        kwargs.setdefault("namespace", catalog.namespace)
+        kwargs.setdefault("namespace", t.namespace or catalog.namespace)
         if kwargs.get("schedulername") is None:
             kwargs["schedulername"] = t.scheduler_name
         if kwargs.get("priority_class_name") is None:

@@ -59,6 +59,20 @@ def _crd_schemas(root: str) -> dict[tuple[str, str], dict]:
     return schemas
 
 
+# CRDs no project publishes, written by the kit from the documented fields (ACK's ElasticQuotaTree).
+KIT_CRD_DIR = pathlib.Path(__file__).parent / "crds"
+
+
+def kit_crd_schema(api_version: str, kind: str) -> dict:
+    return _crd_schemas(str(KIT_CRD_DIR))[(api_version, kind)]
+
+
+def crd_schema_of(manifest: Mapping) -> dict:
+    """The schema for a manifest: the kit's own CRDs, else the upstream reference (skip when absent)."""
+    own = _crd_schemas(str(KIT_CRD_DIR)).get((manifest["apiVersion"], manifest["kind"]))
+    return own if own is not None else crd_schema(manifest["apiVersion"], manifest["kind"])
+
+
 def crd_schemas() -> dict[tuple[str, str], dict]:
     """(apiVersion, kind) -> openAPIV3Schema of every reference CRD; skip when absent."""
     return _crd_schemas(str(crd_dir()))

@@ -30,6 +30,12 @@ REFERENCE_DAG_FILES = sorted(p.name for p in DAGS_DIR.glob("kit_*.py"))
 # DAG files whose tasks name the KubernetesExecutor: they cannot load on a stack without it.
 KUBERNETES_EXECUTOR_FILES = {"kit_kubernetes_teams.py", "kit_training_chain.py", "kit_connection_variable.py"}
 QUOTA_LABEL = "quota.scheduling.koordinator.sh/name"
+ACK_QUOTA_LABEL = "quota.scheduling.alibabacloud.com/name"  # ack-kube-queue's
+
+
+def queue_label(settings: Settings) -> str:
+    """The label a queued Job carries for its team's queue."""
+    return ACK_QUOTA_LABEL if settings.queue.backend == "ack" else QUOTA_LABEL
 MEASUREMENTS: dict[str, str] = {}  # printed at the end of the session (conftest.py)
 
 

@@ -22,8 +22,9 @@ import yaml
 
 from components.queueing.plans import queue_plan
 from components.workloads.pod_templates import default_pod_template_text
+from components.scheduling.ack import as_batch_resources
 from components.workloads.pools import pools_file, pools_json
-from tests.dags.dag_env import (DAGS_DIR, KUBERNETES_EXECUTOR_FILES, MEASUREMENTS, QUOTA_LABEL,
+from tests.dags.dag_env import (DAGS_DIR, KUBERNETES_EXECUTOR_FILES, MEASUREMENTS, queue_label,
                                 REFERENCE_DAG_FILES, STACKS, airflow_available, copy_dags, pod_marks,
                                 scheduling_plan, stack_settings)
 
@@ -147,7 +148,8 @@ def test_queued_job_manifest(stack, parsed):
         assert spec["suspend"] is True
         for labels in (job["metadata"]["labels"], pod_labels):
             assert plan.job_marks[team].labels.items() <= labels.items()
-            assert labels[QUOTA_LABEL] == f"{settings.namespace}-{team}"  # the team's quota
+            assert labels[queue_label(settings)] == f"{settings.namespace}-{team}"  # the team's quota
+        assert job["metadata"]["namespace"] == settings.task_namespace(team)
     else:
         assert not spec.get("suspend")
     assert marks.labels.items() <= pod_labels.items()
@@ -159,7 +161,6 @@ def test_queued_job_manifest(stack, parsed):
     assert base["image"] == image
     assert base["resources"]["requests"] == {"cpu": "2", "memory": "4Gi"}
     assert base["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}  # limits follow the asked requests
-    assert job["metadata"]["namespace"] == settings.namespace
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
     kubernetes_validate.validate(job, "1.33", strict=True)
 
@@ -294,7 +295,10 @@ def test_generate_dag_yaml_kubernetes_teams(stack, airflow_home, catalogs, scrat
     for team in settings.teams.leaves():
         pod = pods[f"crunch_{team.name.replace('-', '_')}"]
         _assert_team_pod(pod, settings, team, marks[team.name], plan)
-        assert pod["spec"]["containers"][0]["resources"] == team.task_resources.as_k8s()
+        expected = team.task_resources.as_k8s()
+        if marks[team.name].batch_resources:  # ACK's BE pods: batch-cpu (millicores) and batch-memory only
+            expected = as_batch_resources(expected)
+        assert pod["spec"]["containers"][0]["resources"] == expected
 
     if settings.local_disk is None:
         assert "local_disk_io" not in pods
@@ -314,11 +318,13 @@ def test_generate_dag_yaml_kubernetes_teams(stack, airflow_home, catalogs, scrat
 def _assert_team_pod(pod, settings, team, marks, plan) -> None:
     metadata, spec = pod["metadata"], pod["spec"]
     assert metadata["labels"][TEAM_LABEL] == team.name
+    assert metadata["namespace"] == settings.task_namespace(team.name)  # ACK charges the pod by namespace
     assert metadata["labels"]["kubernetes_executor"] == "True"
     assert marks.labels.items() <= metadata["labels"].items()
     assert marks.annotations.items() <= (metadata.get("annotations") or {}).items()
     if plan.queued:  # the same quota as the team's queued Jobs
-        assert plan.job_marks[team.name].labels[QUOTA_LABEL] == metadata["labels"][QUOTA_LABEL] == \
+        label = queue_label(settings)
+        assert plan.job_marks[team.name].labels[label] == metadata["labels"][label] == \
             f"{settings.namespace}-{team.name}"
     assert spec["schedulerName"] == marks.scheduler_name
     assert spec.get("priorityClassName") == marks.priority_class_name

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.contract.reference import reference_dir
+from tests.contract.reference import KIT_CRD_DIR, reference_dir
 
 TOOLS = pathlib.Path(os.environ.get("AIRFLOW_KIT_TOOLS", REPO / ".tools"))
 REQUIRED_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "etcd", "kube-apiserver",
@@ -123,6 +123,21 @@ def addon_crds(cluster):
                 continue  # the abandoned kube-queue's QueueUnit has the same name as koord-queue's
             cluster.kubectl("apply", "--server-side", "-f", str(path))
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
+    # ACK's ElasticQuotaTree (the kit's schema: ACK publishes none), and ack-kube-queue as its add-on
+    # leaves it: a Deployment in kube-queue whose flags enable the batch/v1 Job extension.
+    cluster.kubectl("apply", "--server-side", "-f", str(KIT_CRD_DIR))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
+    for manifest in ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-queue"}},
+                     {"apiVersion": "apps/v1", "kind": "Deployment",
+                      "metadata": {"name": "kube-queue-controller", "namespace": "kube-queue"},
+                      "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "kube-queue"}},
+                               "template": {"metadata": {"labels": {"app": "kube-queue"}},
+                                            "spec": {"containers": [{
+                                                "name": "kube-queue", "image": "kube-queue:managed",
+                                                "args": ["--enabled-extensions=job,tfjob,pytorchjob"]}]}}}}):
+        subprocess.run(["kubectl", "--kubeconfig", cluster.kubeconfig, "apply", "-f", "-"],
+                       input=yaml.safe_dump(manifest), env=cluster.env, capture_output=True, text=True,
+                       check=True, timeout=60)
     # PriorityClasses Koordinator's install creates (the koordinator backend references them).
     for name, value in (("koord-prod", 9000), ("koord-mid", 7000), ("koord-batch", 5000), ("koord-free", 3000)):
         manifest = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",

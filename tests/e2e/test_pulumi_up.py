@@ -30,14 +30,15 @@ AIRFLOW = {"chart": {"install": False}, "executors": ["CeleryExecutor", "Kuberne
            "concurrency": {"maxActiveTasksPerDag": 8, "workerConcurrency": 4}}  # parallelism: sized by the kit
 
 STACKS = {
-    # ACK: Koordinator, kube-queue and KEDA are managed add-ons (their CRDs are applied by the test).
+    # ACK: its scheduler, ack-koordinator, ack-kube-queue and KEDA are managed add-ons (the test
+    # applies their CRDs, the koord-* PriorityClasses and kube-queue's Deployment).
     "e2e-ack": {
         "namespace": "airflow-ack",
         "airflow": AIRFLOW,
         "keda": {"enabled": True, "install": False},
-        "scheduler": {"backend": "koordinator", "install": False, "overcommit": {"enabled": True}},
+        "scheduler": {"backend": "ack", "overcommit": {"enabled": True}},
         "queue": {"backend": "ack"},
-        "localDisk": {"storageClass": "open-local-lvm", "maxSize": "200Gi"},
+        "localDisk": {"storageClass": "csi-local", "createStorageClass": True, "maxSize": "200Gi"},
         "teams": [
             {"name": "ack-data", "min": {"cpu": "8", "memory": "32Gi"}, "max": {"cpu": "16", "memory": "64Gi"}},
             {"name": "ack-etl", "parent": "ack-data", "min": {"cpu": "4", "memory": "16Gi"},
@@ -121,7 +122,24 @@ def test_pulumi_up_again_and_destroy(stack, cluster, addon_crds, tools_env, tmp_
     assert set(catalog["teams"]) == leaves
     assert {f"{team}.yaml" for team in leaves} <= set(templates)
     backend = config["scheduler"]["backend"]
-    if backend == "koordinator":
+    if backend == "ack":
+        tree = get(cluster, "elasticquotatrees.scheduling.sigs.k8s.io", "elasticquotatree", "kube-system")
+        [stack_node] = tree["spec"]["root"]["children"]
+        assert stack_node["name"] == namespace
+        leaf_nodes = [leaf for top in stack_node["children"] for leaf in top.get("children", [])]
+        assert {leaf["name"]: leaf["namespaces"] for leaf in leaf_nodes} == \
+            {f"{namespace}-{team}": [f"{namespace}-{team}"] for team in leaves}
+        for team in leaves:  # each team's namespace has what its task pods mount
+            team_namespace = f"{namespace}-{team}"
+            assert "airflow-kit-pod-templates" in names(cluster, "configmaps", team_namespace)
+            assert "airflow-worker" in names(cluster, "serviceaccounts", team_namespace)
+            assert "airflow-kit-task-launcher" in names(cluster, "roles", team_namespace)
+            assert not names(cluster, "secrets", team_namespace)  # no secret is copied
+        assert catalog["teams"]["ack-etl"]["namespace"] == f"{namespace}-ack-etl"
+        assert catalog["teams"]["ack-etl"]["batch_resources"] is True
+        assert "csi-local" in names(cluster, "storageclasses")
+        assert not names(cluster, "elasticquotas.scheduling.sigs.k8s.io", namespace)
+    elif backend == "koordinator":
         quotas = {q: get(cluster, "elasticquotas.scheduling.sigs.k8s.io", q, namespace)
                   for q in names(cluster, "elasticquotas.scheduling.sigs.k8s.io", namespace)}
         assert set(quotas) == {f"{namespace}-{t['name']}" for t in config["teams"]}
@@ -166,7 +184,13 @@ def test_pulumi_up_again_and_destroy(stack, cluster, addon_crds, tools_env, tmp_
     assert namespace in names(cluster, "namespaces"), "the namespace holding the quotas is retained"
     assert not (expected_secrets(config) & names(cluster, "secrets", namespace))
     assert "airflow-kit-pod-templates" not in names(cluster, "configmaps", namespace)
-    if backend == "koordinator":
+    if backend == "ack":
+        assert not {f"{namespace}-{team}" for team in leaves} & names(cluster, "namespaces"), \
+            "team namespaces go with the stack"
+        assert "elasticquotatree" in names(cluster, "elasticquotatrees.scheduling.sigs.k8s.io", "kube-system"), \
+            "the tree is retained like every quota (scheduler.retainQueues)"
+        cluster.kubectl("delete", "elasticquotatrees.scheduling.sigs.k8s.io", "--all", "-n", "kube-system")
+    elif backend == "koordinator":
         assert names(cluster, "elasticquotas.scheduling.sigs.k8s.io", namespace) == \
             {f"{namespace}-{t['name']}" for t in config["teams"]}
         assert any(namespace in p for p in names(cluster, "clustercolocationprofiles.config.koordinator.sh"))
@@ -207,3 +231,19 @@ def test_missing_local_chart_is_one_line_before_anything_is_created(cluster, too
             "or folder; `make setup` puts the packaged chart in .charts/airflow-1.19.0.tgz") in output
     assert "Traceback" not in output
     assert "airflow-nochart" not in names(cluster, "namespaces"), "nothing is created"
+
+
+def test_ack_preflight_names_what_the_cluster_lacks_before_anything_is_created(cluster, addon_crds, tools_env,
+                                                                               tmp_path):
+    """An ACK stack on a cluster without the local-disk class it names: one line, nothing created."""
+    config = {**STACKS["e2e-ack"], "namespace": "airflow-ackpre",
+              "localDisk": {"storageClass": "csi-local-missing", "maxSize": "200Gi"}}
+    project = PulumiProject(tmp_path / "project", tools_env, cluster.kubeconfig, "e2e-ackpre", config)
+    project.init(SECRETS)
+    result = project.pulumi("up", "--yes", "--skip-preview", "--stack", "e2e-ackpre", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert ("stack 'e2e-ackpre': StorageClass csi-local-missing (localDisk.storageClass) is missing: install the "
+            "CSI local plugin") in output
+    assert "Traceback" not in output
+    assert not {"airflow-ackpre", "airflow-ackpre-ack-etl"} & names(cluster, "namespaces"), "nothing is created"

@@ -43,7 +43,7 @@ CASES = [
     ("unknown-top-level-key", "local", "schedular", {"backend": "volcano"},
      "stack 'local': airflow-kit:schedular = {'backend': 'volcano'}: unknown key (did you mean 'scheduler'?); "
      "known keys: adminPassword, airflow, apiSecretKey, database, dbPassword, defaultTeam, fernetKey, images, "
-     "jwtSecret, keda, localDisk, namespace, pools, queue, redisPassword, scheduler, teams"),
+     "jwtSecret, keda, localDisk, namespace, pools, queue, redisPassword, scheduler, teamNamespaces, teams"),
     ("unknown-nested-key", "local", "airflow.concurrency.paralelism", 8,
      "stack 'local': airflow-kit:airflow.concurrency.paralelism = 8: unknown key (did you mean 'parallelism'?); "
      "known keys: maxActiveRunsPerDag, maxActiveTasksPerDag, parallelism, taskPublishMaxRetries, "
@@ -96,7 +96,7 @@ CASES = [
      "stack 'local': airflow-kit:database.mode = 'bundeled': must be one of bundled, external "
      "(did you mean 'bundled'?)"),
     ("unknown-scheduler", "local", "scheduler.backend", "kueue",
-     "stack 'local': airflow-kit:scheduler.backend = 'kueue': must be one of default, koordinator, volcano"),
+     "stack 'local': airflow-kit:scheduler.backend = 'kueue': must be one of default, koordinator, volcano, ack"),
     ("koordinator-without-registry", "prod", "scheduler.imageRegistry", DELETE,
      "stack 'prod': airflow-kit:scheduler.imageRegistry = (missing): is required when the kit installs "
      "Koordinator (e.g. registry.k8s.io mirror or registry-cn-hangzhou.ack.aliyuncs.com)"),
@@ -106,7 +106,7 @@ CASES = [
     ("threshold-above-100", "prod", "scheduler.loadAware.cpuThresholdPercent", 120,
      "stack 'prod': airflow-kit:scheduler.loadAware.cpuThresholdPercent = 120: must be an integer from 1 to 100"),
     ("queue-without-koordinator", "staging", "queue.backend", "koord-queue",
-     "stack 'staging': airflow-kit:queue.backend = 'koord-queue': koord-queue and ACK kube-queue map Jobs to "
+     "stack 'staging': airflow-kit:queue.backend = 'koord-queue': koord-queue maps Jobs to "
      "Koordinator ElasticQuotas: needs scheduler.backend koordinator (or queue.backend none)"),
     ("ack-queue-install", "ack", "queue.install", True,
      "stack 'ack': airflow-kit:queue.install = True: ACK's kube-queue is a managed add-on; the kit only uses it"),

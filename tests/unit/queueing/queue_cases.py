@@ -27,6 +27,8 @@ def raw_config(backend: str = "koord-queue", **overrides: Any) -> dict[str, Any]
     }
     if backend == "none":
         raw["scheduler"] = {"backend": "default", "install": False}
+    if backend == "ack":  # ACK's kube-queue routes Jobs to the leaves of ACK's ElasticQuotaTree
+        raw["scheduler"] = {"backend": "ack"}
     raw.update(overrides)
     return raw
 

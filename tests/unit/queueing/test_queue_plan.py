@@ -125,11 +125,16 @@ def test_queue_policy_lands_on_every_elastic_quota():
 
 def test_ack_uses_the_managed_queue():
     settings, plan = plan_for("ack")
-    _, koord = plan_for("koord-queue")
     assert plan.backend == "ack" and plan.queued
     assert plan.charts == ()
-    assert plan.job_marks == koord.job_marks
-    assert dict(plan.quota_labels) == {}  # ACK's ElasticQuotaTree is not the kit's object
+    for team, marks in plan.job_marks.items():
+        # ack-kube-queue routes a Job to its ElasticQuotaTree leaf by this label; nothing of
+        # Koordinator's (its quota label, koord-scheduler) leaks into an ACK Job.
+        assert marks.labels["quota.scheduling.alibabacloud.com/name"] == f"{settings.namespace}-{team}"
+        assert QUOTA_NAME_LABEL not in marks.labels
+        assert marks.scheduler_name == "default-scheduler"
+        assert marks.namespace == f"{settings.namespace}-{team}"
+    assert dict(plan.quota_labels) == {}  # the tree has no per-queue policy labels
 
 
 @pytest.mark.parametrize("queue", ["none", "koord-queue", "ack"])

@@ -78,9 +78,13 @@ SCHEDULERS: dict[str, dict] = {
         "overcommit": {"enabled": True, "cpuReclaimThresholdPercent": 55, "memoryReclaimThresholdPercent": 62},
         "descheduleLowNodeLoad": True,
     },
-    "ack": {  # Koordinator already installed and managed (ACK's ack-koordinator)
+    "koordinator-managed": {  # a Koordinator the cluster already runs (koord-scheduler included)
         "backend": "koordinator",
         "install": False,
+        "overcommit": {"enabled": True},
+    },
+    "ack": {  # ACK Pro: its own scheduler, one ElasticQuotaTree, the managed add-ons
+        "backend": "ack",
         "overcommit": {"enabled": True},
     },
     "volcano": {

@@ -155,12 +155,12 @@ def test_low_node_load_only_when_asked_and_only_in_the_airflow_namespace(plan_of
 
 
 def test_ack_uses_the_managed_install_and_overwrites_nothing(plan_of, settings_of):
-    plan = plan_of("ack")
+    plan = plan_of("koordinator-managed")
     assert plan.charts == ()
     assert plan.core_objects == ()  # the managed add-on owns its ConfigMaps
     assert len(_by_kind(plan, "ElasticQuota")) == len(EXPECTED_QUOTAS)
     assert len(_by_kind(plan, "ClusterColocationProfile")) == 2
-    notes = koordinator.notes(settings_of("ack"))
+    notes = koordinator.notes(settings_of("koordinator-managed"))
     assert any("load-aware thresholds are not applied" in note for note in notes)
     assert any("ack-slo-config" in note for note in notes)
 

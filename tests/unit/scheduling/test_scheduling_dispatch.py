@@ -47,7 +47,7 @@ def test_every_pod_carries_its_team_label(style):
 
 def test_backends_are_exclusive():
     plans = {style: scheduling_plan(settings_for(style)) for style in STYLES}
-    for style in ("koordinator", "ack"):
+    for style in ("koordinator", "koordinator-managed"):
         groups = _groups(plans[style])
         assert _any_in(groups, KOORDINATOR_GROUPS)
         assert not _any_in(groups, VOLCANO_GROUPS)

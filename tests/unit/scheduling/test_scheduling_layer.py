@@ -87,7 +87,7 @@ def test_koordinator_chart_then_quotas_retained(mocks, recorded):
 
 
 def test_ack_has_no_chart_and_creates_quotas_directly(mocks, recorded):
-    built = _run(settings_for("ack"))
+    built = _run(settings_for("koordinator-managed"))
     assert mocks.of_type(CHART) == []
     assert recorded["charts"] == []
     assert len(recorded["objects"]) == 10  # 8 quotas + 2 colocation profiles

@@ -60,7 +60,7 @@ def test_plan_time_and_object_counts_for_fifty_teams(style, capsys):
               f"plan() median {plan_ms:6.2f} ms (max {plan_max:6.2f}); objects {counts}")
     assert plan_ms < BOUND_MS
     assert counts["marks"] == 40
-    if style in ("koordinator", "ack"):
+    if style in ("koordinator", "koordinator-managed"):
         assert counts["ElasticQuota"] == 50
     if style == "volcano":
         assert counts["Queue"] == 50
