@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, Decimal
 from typing import Iterable, Mapping
 
+from components.config_reader import ConfigError
 from components.quantities import parse_quantity
 
 # Every task pod carries its team in this label, whatever the backend.
@@ -38,6 +39,17 @@ def cluster_name(namespace: str, name: str) -> str:
     scheduler keys them by name alone, whatever their namespace). The stack's namespace, which
     no two stacks on a cluster can share, comes first: two stacks never claim the same object."""
     return f"{namespace}-{name}"
+
+
+LABEL_VALUE_MAX = 63  # a Kubernetes label value
+
+
+def require_label_value(stack: str, team: str, name: str, what: str, reader: str) -> None:
+    """A `<namespace>-<team>` name that objects carry in a label value must fit one."""
+    if len(name) > LABEL_VALUE_MAX:
+        raise ConfigError(stack, f"teams[{team}].name", team,
+                          f"its {what} '{name}' (namespace-team) is {len(name)} characters; {reader} in a label "
+                          f"value, at most {LABEL_VALUE_MAX}: shorten the team or the namespace")
 
 
 def part_of(extra: Mapping[str, str] = {}) -> dict[str, str]:

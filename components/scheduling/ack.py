@@ -39,10 +39,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from components.config_reader import ConfigError
 from components.quantities import parse_quantity
-from components.scheduling import TEAM_LABEL, cluster_name, format_quantity, part_of
+from components.scheduling import TEAM_LABEL, cluster_name, format_quantity, part_of, require_label_value
 from components.scheduling.backend import PodMarks, SchedulingPlan
 from components.scheduling.default import priority_class_name, priority_classes
-from components.scheduling.koordinator import LABEL_QOS  # koordlet reads it on ACK too
+# koordlet reads the QoS label and the colocation-config document on ACK too.
+from components.scheduling.koordinator import LABEL_QOS, colocation_config
 from components.scheduling.teams import Team
 
 if TYPE_CHECKING:
@@ -64,7 +65,6 @@ SLO_CONFIG = "ack-slo-config"
 SLO_CONFIG_KEY = "colocation-config"
 LOCAL_DISK_PROVISIONER = "localplugin.csi.alibabacloud.com"
 LOCAL_DISK_VOLUME_GROUP = "volumegroup1"  # the CSI local plugin's default VG name
-LABEL_VALUE_MAX = 63
 
 
 def node_name(settings: "Settings", team: str) -> str:
@@ -184,12 +184,8 @@ def _team_key(settings: "Settings", node: Mapping[str, Any], *path: str) -> str:
 def validate(settings: "Settings") -> None:
     """What ACK would refuse (or silently misread), said before anything is applied."""
     for team in settings.teams:
-        name = node_name(settings, team.name)
-        if len(name) > LABEL_VALUE_MAX:
-            raise ConfigError(settings.stack, f"teams[{team.name}].name", team.name,
-                              f"its quota node '{name}' (namespace-team) is {len(name)} characters; Jobs name "
-                              f"their leaf in a label value, at most {LABEL_VALUE_MAX}: shorten the team or the "
-                              "namespace")
+        require_label_value(settings.stack, team.name, node_name(settings, team.name), "quota node",
+                            "Jobs name their leaf")
     subtree = quota_subtree(settings)
     _check_node(settings, subtree, "teams", {})
     capacity = root_capacity(settings)
@@ -232,13 +228,6 @@ def as_batch_resources(resources: Mapping[str, Mapping[str, str]]) -> dict[str, 
     """requests/limits with cpu and memory moved to the batch resources."""
     return {part: dict(batch_quantity(resource, quantity) for resource, quantity in values.items())
             for part, values in resources.items()}
-
-
-def colocation_config(settings: "Settings") -> dict[str, Any]:
-    overcommit = settings.scheduler.overcommit
-    return {"enable": True,
-            "cpuReclaimThresholdPercent": overcommit.cpu_reclaim_threshold_percent,
-            "memoryReclaimThresholdPercent": overcommit.memory_reclaim_threshold_percent}
 
 
 def slo_config_patch(settings: "Settings") -> dict[str, Any]:

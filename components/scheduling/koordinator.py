@@ -50,7 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 from components import versions
 from components.config_reader import ConfigError
-from components.scheduling import CHART_OVERRIDE_ANNOTATION, EXECUTOR_POD_LABEL, TEAM_LABEL, cluster_name, part_of
+from components.scheduling import (CHART_OVERRIDE_ANNOTATION, EXECUTOR_POD_LABEL, TEAM_LABEL, cluster_name, part_of,
+                                   require_label_value)
 from components.scheduling.backend import ChartSpec, PodMarks, SchedulingPlan
 from components.scheduling.teams import Team
 
@@ -69,7 +70,6 @@ LABEL_QUOTA_PARENT = f"{QUOTA_PREFIX}/parent"
 LABEL_QUOTA_IS_PARENT = f"{QUOTA_PREFIX}/is-parent"
 ANNOTATION_SHARED_WEIGHT = f"{QUOTA_PREFIX}/shared-weight"
 LABEL_QOS = "koordinator.sh/qosClass"
-LABEL_VALUE_MAX = 63  # a Kubernetes label value
 # Quotas Koordinator keeps for itself; a team of that name would collide with them.
 RESERVED_QUOTA_NAMES = ("koordinator-root-quota", "koordinator-system-quota", "koordinator-default-quota")
 SCHEDULER_CONFIG = "koord-scheduler-config"
@@ -283,12 +283,8 @@ def validate(settings: "Settings") -> None:
         if team.name in RESERVED_QUOTA_NAMES:
             raise ConfigError(settings.stack, f"teams[{team.name}].name", team.name,
                               f"is reserved by Koordinator ({', '.join(RESERVED_QUOTA_NAMES)}); choose another name")
-        quota = quota_name(settings, team.name)
-        if len(quota) > LABEL_VALUE_MAX:
-            raise ConfigError(settings.stack, f"teams[{team.name}].name", team.name,
-                              f"its quota name '{quota}' (namespace-team) is {len(quota)} characters; pods name "
-                              f"their quota in a label value, at most {LABEL_VALUE_MAX}: shorten the team or "
-                              "the namespace")
+        require_label_value(settings.stack, team.name, quota_name(settings, team.name), "quota name",
+                            "pods name their quota")
         if team.parent is None:
             continue
         parent = settings.teams.get(team.parent)
