@@ -54,6 +54,13 @@ class Platform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.scheduler.retain_queues))
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
 
+        # Team namespaces come before the scheduling layer: a backend may place objects in them.
+        self.team_namespaces = None
+        if settings.team_namespaces:
+            self.team_namespaces = team_namespaces.TeamNamespaces("team-namespaces", settings, configmap,
+                                                                  opts=child)
+            in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.team_namespaces])
+
         self.scheduling = SchedulingLayer("scheduling", settings, plan, opts=in_namespace,
                                           quota_labels=queues.quota_labels)
 
@@ -78,11 +85,9 @@ class Platform(pulumi.ComponentResource):
         self.pools = PoolsSync("pools", settings, opts=pulumi.ResourceOptions(
             parent=self, depends_on=[self.airflow]))
 
-        self.team_namespaces = None
-        if settings.team_namespaces:
-            self.team_namespaces = team_namespaces.TeamNamespaces(
-                "team-namespaces", settings, configmap, self.airflow.chart,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]))
+        if self.team_namespaces is not None and self.airflow.chart is not None:
+            team_namespaces.TeamAirflowConfig("team-airflow-config", self.team_namespaces, self.airflow.chart,
+                                              opts=pulumi.ResourceOptions(parent=self, depends_on=[self.airflow]))
 
         installed = [chart.release for chart in plan.charts] + [chart.release for chart in queues.charts]
         if keda is not None:

@@ -14,6 +14,8 @@ Decisions (each one has a test):
 - The quota counts task pods only: `scopeSelector` on the kit's PriorityClasses. A plain
   ResourceQuota would also count the Airflow scheduler, API server, Celery workers and
   the bundled database, which share the namespace, and starve them.
+- With `teamNamespaces`, each team's namespace gets the same pair for that team alone
+  (its max, its task requests): pods there escape the stack namespace's quota.
 - LimitRange `airflow-kit-task-defaults`: `defaultRequest` = the default team's task
   requests, so a task whose `pod_override` replaced `resources` without a request is not
   refused by the quota (FACTS: `resources` is replaced whole). No default *limits*: the
@@ -81,17 +83,20 @@ def priority_classes(namespace: str, teams: TeamTree,
     return classes
 
 
-def resource_quota(settings: "Settings") -> dict[str, Any]:
-    top_level = settings.teams.children(None)
+def resource_quota(settings: "Settings", team: Optional[Team] = None) -> dict[str, Any]:
+    """The stack's namespace: the top-level teams' max added up; a team's own namespace
+    (`teamNamespaces`): that team's max."""
+    bounding = [team] if team is not None else settings.teams.children(None)
     hard: dict[str, str] = {}
     for resource, key in QUOTA_KEYS.items():
-        values = [team.max[resource] for team in top_level if resource in team.max]
+        values = [each.max[resource] for each in bounding if resource in each.max]
         if values:
             hard[key] = sum_quantities(resource, values)
+    namespace = settings.task_namespace(team.name) if team is not None else settings.namespace
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
-        "metadata": {"name": RESOURCE_QUOTA_NAME, "namespace": settings.namespace, "labels": part_of()},
+        "metadata": {"name": RESOURCE_QUOTA_NAME, "namespace": namespace, "labels": part_of()},
         "spec": {
             "hard": hard,
             "scopeSelector": {"matchExpressions": [{
@@ -103,12 +108,13 @@ def resource_quota(settings: "Settings") -> dict[str, Any]:
     }
 
 
-def limit_range(settings: "Settings") -> dict[str, Any]:
-    task = settings.teams.get(settings.default_team).task_resources
+def limit_range(settings: "Settings", team: Optional[Team] = None) -> dict[str, Any]:
+    task = (team or settings.teams.get(settings.default_team)).task_resources
+    namespace = settings.task_namespace(team.name) if team is not None else settings.namespace
     return {
         "apiVersion": "v1",
         "kind": "LimitRange",
-        "metadata": {"name": LIMIT_RANGE_NAME, "namespace": settings.namespace, "labels": part_of()},
+        "metadata": {"name": LIMIT_RANGE_NAME, "namespace": namespace, "labels": part_of()},
         "spec": {"limits": [{"type": "Container", "defaultRequest": {"cpu": task.cpu, "memory": task.memory}}]},
     }
 
@@ -126,6 +132,9 @@ def pod_marks(namespace: str, team: Team) -> PodMarks:
 def plan(settings: "Settings") -> SchedulingPlan:
     core = priority_classes(settings.namespace, settings.teams, preemption_policy="Never")
     core += [resource_quota(settings), limit_range(settings)]
+    if settings.team_namespaces:  # each team's namespace bounds its own pods by its max
+        for team in settings.teams.leaves():
+            core += [resource_quota(settings, team), limit_range(settings, team)]
     return SchedulingPlan(
         backend=BACKEND,
         core_objects=tuple(core),

@@ -38,7 +38,13 @@ def backend_module(settings: "Settings") -> ModuleType:
 
 
 def scheduling_plan(settings: "Settings") -> SchedulingPlan:
-    return backend_module(settings).plan(settings)
+    """The backend's plan; with `teamNamespaces`, every team's pods carry their namespace
+    (whatever the backend: the DAG helper's pod_override puts the pod there)."""
+    plan = backend_module(settings).plan(settings)
+    if settings.team_namespaces:
+        plan = replace(plan, pod_marks={team: replace(marks, namespace=settings.task_namespace(team))
+                                        for team, marks in plan.pod_marks.items()})
+    return plan
 
 
 def scheduling_notes(settings: "Settings") -> tuple[str, ...]:

@@ -121,21 +121,30 @@ def chart_configmap_data(chart: k8s.helm.v4.Chart, name: str) -> pulumi.Output:
 
 
 class TeamNamespaces(pulumi.ComponentResource):
-    """Each team namespace and what its task pods mount (see the module docstring)."""
+    """Each team namespace and what its task pods mount, before anything is placed in them."""
 
     def __init__(self, name: str, settings: Settings, pod_templates: Mapping[str, Any],
-                 chart: Optional[k8s.helm.v4.Chart], opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("airflow-kit:workloads:TeamNamespaces", name, None, opts)
-        config_data = chart_configmap_data(chart, CHART.config_configmap) if chart is not None else None
-        self.namespaces: list[str] = []
+        self.namespaces: dict[str, pulumi.Resource] = {}
         for team, namespace in team_namespaces(settings).items():
             created = create_object(namespace_manifest(settings, team, namespace),
                                     opts=pulumi.ResourceOptions(parent=self))
             inside = pulumi.ResourceOptions(parent=self, depends_on=[created])
-            manifests = namespace_objects(settings, namespace, pod_templates)
-            if config_data is not None:
-                manifests.append({**config_copy(namespace), "data": config_data})
-            for manifest in manifests:
+            for manifest in namespace_objects(settings, namespace, pod_templates):
                 create_object(manifest, opts=inside)
-            self.namespaces.append(namespace)
-        self.register_outputs({"namespaces": self.namespaces})
+            self.namespaces[namespace] = created
+        self.register_outputs({"namespaces": sorted(self.namespaces)})
+
+
+class TeamAirflowConfig(pulumi.ComponentResource):
+    """airflow.cfg in every team namespace: the data of the ConfigMap the chart renders."""
+
+    def __init__(self, name: str, namespaces: TeamNamespaces, chart: k8s.helm.v4.Chart,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("airflow-kit:workloads:TeamAirflowConfig", name, None, opts)
+        data = chart_configmap_data(chart, CHART.config_configmap)
+        for namespace, created in namespaces.namespaces.items():
+            create_object({**config_copy(namespace), "data": data},
+                          opts=pulumi.ResourceOptions(parent=self, depends_on=[created]))
+        self.register_outputs({"namespaces": sorted(namespaces.namespaces)})

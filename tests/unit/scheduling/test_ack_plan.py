@@ -293,3 +293,30 @@ def test_kube_queue_extension_flags_are_read_both_ways():
     assert enabled_extensions([["--enabled-extensions=job,tfjob"]]) == {"job", "tfjob"}
     assert enabled_extensions([["x", "--enabled-extensions", "Job"]]) == {"job"}
     assert enabled_extensions([["x"]]) == {"tfjob", "pytorchjob"}  # the add-on's default
+
+
+def test_on_the_default_backend_each_team_namespace_has_its_own_quota():
+    """kube-scheduler has no quotas of its own: pods in a team's namespace would escape the stack
+    namespace's ResourceQuota, so each team namespace is bounded by that team's max."""
+    settings = settings_for("default", teams=flat_teams(), teamNamespaces=True)
+    quotas = {m["metadata"]["namespace"]: m for m in scheduling_plan(settings).core_objects
+              if m["kind"] == "ResourceQuota"}
+    assert set(quotas) == {NAMESPACE, f"{NAMESPACE}-bi", f"{NAMESPACE}-offline"}
+    assert quotas[f"{NAMESPACE}-bi"]["spec"]["hard"] == {"requests.cpu": "48", "requests.memory": "192Gi"}
+    assert quotas[f"{NAMESPACE}-bi"]["spec"]["scopeSelector"] == quotas[NAMESPACE]["spec"]["scopeSelector"]
+    limits = {m["metadata"]["namespace"] for m in scheduling_plan(settings).core_objects if m["kind"] == "LimitRange"}
+    assert limits == set(quotas)
+
+
+@pytest.mark.parametrize("style", ["default", "koordinator", "volcano"])
+def test_team_namespaces_reach_the_pods_on_every_backend(style, tmp_path):
+    """The catalog and the DAG helper's pod_override name the team's namespace (the executor
+    otherwise creates the pod in its own: caught on the real node)."""
+    from airflow_kit.catalog import load_catalog
+    from airflow_kit.executor import on_kubernetes
+
+    settings = settings_for(style, teams=flat_teams(), teamNamespaces=True)
+    for name, text in render_pod_templates(settings, scheduling_plan(settings).pod_marks).items():
+        (tmp_path / name).write_text(text)
+    override = on_kubernetes("bi", catalog=load_catalog(str(tmp_path)))["executor_config"]["pod_override"]
+    assert override.metadata.namespace == f"{NAMESPACE}-bi"

@@ -1,0 +1,82 @@
+"""Namespaces per team for real (`teamNamespaces`, what ACK needs): the `local-node` stack with
+each team in its own namespace, on the real node with the real chart. A KubernetesExecutor task
+of team `dev` must run in `<namespace>-dev` and succeed: that proves the pieces no schema can, the
+executor's multi-namespace mode and its RBAC, the airflow.cfg copied from what the chart renders,
+the pod templates and worker ServiceAccount in the team namespace, the Execution API reached
+across namespaces, and the per-team ResourceQuota admitting the pod.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from components.airflow_api import AirflowApi
+from tests.conftest import stack_file_config
+from tests.contract.test_airflow_chart_render import airflow_chart_package
+from tests.e2e.conftest import PulumiProject
+from tests.measurements import MEASURED
+from tests.realnode.conftest import STACK
+
+pytestmark = pytest.mark.realnode
+
+NAMESPACE = "airflow-tn"  # not the main stack's: its retained objects stay out of the way
+STACK_NAME = "local-node-team-ns"
+
+
+@pytest.fixture(scope="module")
+def team_stack(real_node, tools_env, tmp_path_factory):
+    config = stack_file_config(STACK)
+    airflow = {key: value for key, value in config["airflow"].items() if key != "logsVolume"}
+    # KubernetesExecutor alone: the proof is about team pods; no Celery worker or Redis to wait for.
+    airflow.update(chart={"path": str(airflow_chart_package())}, executors=["KubernetesExecutor"],
+                   concurrency={**airflow["concurrency"], "parallelism": 8})
+    config.update(namespace=NAMESPACE, teamNamespaces=True, airflow=airflow)
+    project = PulumiProject(tmp_path_factory.mktemp("team-ns"), tools_env, real_node.kubeconfig, STACK_NAME, config)
+    project.init({})
+    started = time.perf_counter()
+    project.pulumi("up", "--yes", "--skip-preview", "--stack", STACK_NAME, timeout=1800)
+    project.up_seconds = time.perf_counter() - started
+    yield project
+    project.pulumi("destroy", "--yes", "--skip-preview", "--stack", STACK_NAME, check=False, timeout=900)
+
+
+def test_a_team_task_runs_in_the_teams_namespace(team_stack, real_node):
+    outputs = json.loads(team_stack.pulumi("stack", "output", "--json", "--show-secrets", "--stack",
+                                           STACK_NAME).stdout)
+    team_namespace = f"{NAMESPACE}-dev"
+    assert outputs["taskNamespaces"] == [team_namespace]
+    config = json.loads(real_node.kubectl("-n", team_namespace, "get", "configmap", "airflow-config",
+                                          "-o", "json").stdout)
+    main_config = json.loads(real_node.kubectl("-n", NAMESPACE, "get", "configmap", "airflow-config",
+                                               "-o", "json").stdout)
+    assert config["data"] == main_config["data"], "the team namespace's airflow.cfg is the chart's"
+    assert not json.loads(real_node.kubectl("-n", team_namespace, "get", "secrets", "-o", "json").stdout)["items"]
+
+    service = json.loads(real_node.kubectl("-n", NAMESPACE, "get", "service", "airflow-api-server",
+                                           "-o", "json").stdout)
+    api = AirflowApi(f"http://{service['spec']['clusterIP']}:8080", outputs["adminUser"], outputs["adminPassword"])
+    api.wait_for_dags({"kit_kubernetes_teams"})
+    started = time.perf_counter()
+    run_id = api.trigger("kit_kubernetes_teams")
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:  # task pods are deleted when done: note where they ran
+        for namespace in (NAMESPACE, team_namespace):
+            pods = json.loads(real_node.kubectl("-n", namespace, "get", "pods", "-l", "dag_id=kit_kubernetes_teams",
+                                                "-o", "json").stdout)["items"]
+            for pod in pods:
+                seen[pod["metadata"]["labels"]["task_id"]] = namespace
+        run = api.run("kit_kubernetes_teams", run_id)
+        if run["state"] in ("success", "failed"):
+            break
+        time.sleep(2)
+    tasks = {ti["task_id"]: ti["state"] for ti in api.task_instances("kit_kubernetes_teams", run_id)}
+    assert run["state"] == "success", tasks
+    assert seen.get("crunch_dev") == team_namespace, seen
+    assert seen.get("local_disk_io") == team_namespace, seen
+    MEASURED["real node: team namespaces (KubernetesExecutor tasks in airflow-tn-dev)"] = (
+        f"pulumi up {team_stack.up_seconds:.0f} s; kit_kubernetes_teams {run['state']} in "
+        f"{time.perf_counter() - started:.0f} s; tasks ran in {sorted(set(seen.values()))}")
