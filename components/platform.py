@@ -41,7 +41,6 @@ class Platform(pulumi.ComponentResource):
         files = render_pod_templates(settings, plan.pod_marks)
         configmap = pod_templates_configmap(settings, files)
         default_template = default_pod_template_text(settings, plan.pod_marks)
-        team_namespaces.validate(settings)
 
         super().__init__("airflow-kit:index:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)

@@ -131,9 +131,9 @@ def problems(settings: Settings, cluster: ClusterReader) -> list[str]:
         if arguments is None:
             found.append(f"ack-kube-queue is not installed (no Deployment in namespace {KUBE_QUEUE_NAMESPACE}): "
                          f"{CONSOLE} > ack-kube-queue, or queue.backend: none")
-        elif "job" not in enabled_extensions(arguments):
+        elif "job" not in (extensions := enabled_extensions(arguments)):
             found.append(f"ack-kube-queue does not queue batch/v1 Jobs ({KUBE_QUEUE_EXTENSIONS_FLAG} is "
-                         f"{','.join(sorted(enabled_extensions(arguments)))}): enable the Job extension in "
+                         f"{','.join(sorted(extensions))}): enable the Job extension in "
                          f"{CONSOLE} > ack-kube-queue > Job Extensions")
     return found
 

@@ -29,6 +29,9 @@ DEFAULT_SCHEDULER_NAMES = {"default": "default-scheduler", "koordinator": "koord
 # kit exports its subtree to merge).
 QUOTA_TREE_OWNERS = ("kit", "admin")
 QUEUE_BACKENDS = ("none", "koord-queue", "ack")
+# The scheduler backend each job queue works with, and why.
+QUEUE_NEEDS = {"koord-queue": ("koordinator", "koord-queue maps Jobs to Koordinator ElasticQuotas"),
+               "ack": ("ack", "ACK kube-queue maps Jobs to the leaves of the ElasticQuotaTree")}
 DATABASE_MODES = ("bundled", "external")
 DAG_SOURCES = ("gitSync", "image")
 # Config keys that hold secrets; read with `pulumi config set --secret`.
@@ -45,6 +48,7 @@ PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 IMAGE_REFERENCE = re.compile(r"^[a-z0-9]([-a-z0-9._:]*[a-z0-9])?(/[a-z0-9._-]+)*(:[A-Za-z0-9_.-]{1,128})?(@sha256:[0-9a-f]{64})?$")
 GIT_SYNC_PERIOD = re.compile(r"^[0-9]+(s|m|h)$")
 STORAGE_CLASS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+SCHEDULER_NAME = STORAGE_CLASS_NAME  # the same DNS-subdomain shape
 # How long a task may wait for its team's quota before Airflow gives up on it
 # (`scheduler.maxQueueWait`). Batch schedulers hold pods Pending by design, for hours;
 # kube-scheduler holds them only while no node fits.
@@ -53,7 +57,6 @@ MIN_QUEUE_WAIT_SECONDS = 30
 # Retries a task of a team whose pods can be preempted gets unless it says otherwise.
 PREEMPTIBLE_TASK_RETRIES = 2
 DNS_LABEL_MAX = 63  # a namespace name
-SCHEDULER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 AIRFLOW_DEFAULT_PARALLELISM = 32
@@ -522,11 +525,9 @@ def _queue(section: Section, scheduler: SchedulerSettings) -> QueueSettings:
         install=section.boolean("install", backend == "koord-queue"),
         chart_version=section.string("chartVersion", versions.KOORD_QUEUE_CHART_VERSION),
     )
-    needs = {"koord-queue": "koordinator", "ack": "ack"}.get(backend)
-    if needs is not None and scheduler.backend != needs:
-        raise section.error("backend", backend,
-                            f"{'koord-queue maps Jobs to Koordinator ElasticQuotas' if needs == 'koordinator' else 'ACK kube-queue maps Jobs to the leaves of the ElasticQuotaTree'}: "
-                            f"needs scheduler.backend {needs} (or queue.backend none)")
+    needs = QUEUE_NEEDS.get(backend)
+    if needs is not None and scheduler.backend != needs[0]:
+        raise section.error("backend", backend, f"{needs[1]}: needs scheduler.backend {needs[0]} (or queue.backend none)")
     if backend == "ack" and queue.install:
         raise section.error("install", True, "ACK's kube-queue is a managed add-on; the kit only uses it")
     section.finish()
@@ -561,6 +562,11 @@ def _check_team_namespaces(settings: Settings) -> None:
             raise ConfigError(settings.stack, f"teams[{team.name}].name", team.name,
                               f"its namespace '{name}' (namespace-team) is {len(name)} characters, at most "
                               f"{DNS_LABEL_MAX}: shorten the team or the namespace")
+    for team in settings.teams.leaves():
+        if team.metadata_access:
+            raise ConfigError(settings.stack, f"teams[{team.name}].metadataAccess", True,
+                              "cannot be combined with teamNamespaces: the metadata database Secrets stay in the "
+                              f"stack's namespace ({settings.namespace}) and are not copied to team namespaces")
     if settings.airflow.logs_volume is not None:
         raise ConfigError(settings.stack, "airflow.logsVolume", "set",
                           "a claim lives in one namespace and task pods run in their teams' namespaces "

@@ -14,7 +14,8 @@ What the plan holds:
   leaf team runs in a namespace of its own (`Settings.task_namespace`). With
   `scheduler.quotaTree.owner: admin` the cluster admin owns the tree: the kit creates none
   and exports its subtree instead (`quota_subtree`, a stack output and a file).
-- Pod marks: `default-scheduler` (or `scheduler.schedulerName`), the team's namespace; LS
+- Pod marks: `default-scheduler` (or `scheduler.schedulerName`), the team's namespace (set by
+  plans.scheduling_plan for every backend with `teamNamespaces`); LS
   teams the kit's `<namespace>-<tier>` PriorityClasses (created here; they may preempt: ACK
   takes borrowed capacity back by preemption from the pod below its min); overcommit teams
   (with `scheduler.overcommit.enabled`) run as BE: label `koordinator.sh/qosClass: BE`,
@@ -42,8 +43,10 @@ from components.quantities import parse_quantity
 from components.scheduling import TEAM_LABEL, cluster_name, format_quantity, part_of, require_label_value
 from components.scheduling.backend import PodMarks, SchedulingPlan
 from components.scheduling.default import priority_class_name, priority_classes
-# koordlet reads the QoS label and the colocation-config document on ACK too.
-from components.scheduling.koordinator import LABEL_QOS, colocation_config
+# koordlet reads the QoS label and the colocation-config document on ACK too, and ACK's BE
+# pods use ack-koordinator's PriorityClasses as Koordinator's do.
+from components.scheduling.koordinator import LABEL_QOS, colocation_config, overcommit_teams
+from components.scheduling.koordinator import priority_class_name as koord_priority_class
 from components.scheduling.teams import Team
 
 if TYPE_CHECKING:
@@ -60,7 +63,6 @@ ROOT_NODE = "root"
 JOB_QUOTA_LABEL = "quota.scheduling.alibabacloud.com/name"
 BATCH_CPU = "kubernetes.io/batch-cpu"
 BATCH_MEMORY = "kubernetes.io/batch-memory"
-BE_PRIORITY_CLASSES = ("koord-batch", "koord-free")  # ack-koordinator installs them
 SLO_CONFIG = "ack-slo-config"
 SLO_CONFIG_KEY = "colocation-config"
 LOCAL_DISK_PROVISIONER = "localplugin.csi.alibabacloud.com"
@@ -70,16 +72,6 @@ LOCAL_DISK_VOLUME_GROUP = "volumegroup1"  # the CSI local plugin's default VG na
 def node_name(settings: "Settings", team: str) -> str:
     """A team's node in the cluster's one tree: `<namespace>-<team>` (other stacks share the tree)."""
     return cluster_name(settings.namespace, team)
-
-
-def overcommit_teams(settings: "Settings") -> list[Team]:
-    if not settings.scheduler.overcommit.enabled:
-        return []
-    return [team for team in settings.teams.leaves() if team.overcommit]
-
-
-def be_priority_class(team: Team) -> str:
-    return "koord-free" if team.priority == "free" else "koord-batch"
 
 
 def _add(values: list[Mapping[str, str]]) -> dict[str, Decimal]:
@@ -206,10 +198,9 @@ def pod_marks(settings: "Settings", team: Team, best_effort: bool) -> PodMarks:
     return PodMarks(
         scheduler_name=settings.scheduler.scheduler_name,
         labels=labels,
-        priority_class_name=(be_priority_class(team) if best_effort
+        priority_class_name=(koord_priority_class(team, best_effort=True) if best_effort
                              else priority_class_name(settings.namespace, team.priority)),
-        namespace=settings.task_namespace(team.name),
-        batch_resources=best_effort,
+        batch_resources=best_effort,  # the namespace: plans.scheduling_plan, as for every backend
     )
 
 
@@ -271,10 +262,9 @@ def _ls_tiers_in_use(settings: "Settings") -> set[str]:
 def plan(settings: "Settings") -> SchedulingPlan:
     validate(settings)
     best_effort = {team.name for team in overcommit_teams(settings)}
-    tiers = _ls_tiers_in_use(settings)
+    ls_classes = {priority_class_name(settings.namespace, tier) for tier in _ls_tiers_in_use(settings)}
     core: list[Mapping[str, Any]] = [manifest for manifest in priority_classes(settings.namespace, settings.teams)
-                                     if manifest["metadata"]["name"] in
-                                     {priority_class_name(settings.namespace, tier) for tier in tiers}]
+                                     if manifest["metadata"]["name"] in ls_classes]
     storage_class = local_disk_storage_class(settings)
     if storage_class is not None:
         core.append(storage_class)
@@ -292,7 +282,7 @@ def plan(settings: "Settings") -> SchedulingPlan:
 
 def required_priority_classes(settings: "Settings") -> list[str]:
     """ack-koordinator's PriorityClasses the stack's BE pods name (the pre-flight checks them)."""
-    return sorted({be_priority_class(team) for team in overcommit_teams(settings)})
+    return sorted({koord_priority_class(team, best_effort=True) for team in overcommit_teams(settings)})
 
 
 def notes(settings: "Settings") -> tuple[str, ...]:

@@ -15,7 +15,8 @@ its own namespace, so each team namespace gets, created and deleted with the sta
   operator) in its own namespace and nowhere else.
 
 Secrets are NOT copied: a task reads connections and variables through the Execution API; a
-team with `metadataAccess: true` needs the metadata Secrets and is refused with team namespaces.
+team with `metadataAccess: true` needs the metadata Secrets and is refused with team namespaces
+(settings, with the other teamNamespaces rules).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.airflow.chart_names import CHART, ChartNames
-from components.config_reader import ConfigError
 from components.k8s_objects import create_object
 from components.scheduling import TEAM_LABEL, part_of
 from components.settings import Settings
@@ -40,14 +40,6 @@ def team_namespaces(settings: Settings) -> dict[str, str]:
     if not settings.team_namespaces:
         return {}
     return {team.name: settings.task_namespace(team.name) for team in settings.teams.leaves()}
-
-
-def validate(settings: Settings) -> None:
-    for team in settings.teams.leaves():
-        if settings.team_namespaces and team.metadata_access:
-            raise ConfigError(settings.stack, f"teams[{team.name}].metadataAccess", True,
-                              "cannot be combined with teamNamespaces: the metadata database Secrets stay in the "
-                              f"stack's namespace ({settings.namespace}) and are not copied to team namespaces")
 
 
 def namespace_manifest(settings: Settings, team: str, namespace: str) -> dict[str, Any]:
@@ -103,7 +95,6 @@ def config_copy(namespace: str, names: ChartNames = CHART) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": names.config_configmap, "namespace": namespace,
                          "labels": part_of({"airflow-kit/copy-of": names.config_configmap})}}
-
 
 
 def chart_configmap_data(chart: k8s.helm.v4.Chart, name: str) -> pulumi.Output:

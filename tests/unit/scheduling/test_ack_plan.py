@@ -225,7 +225,7 @@ def test_what_team_namespaces_cannot_carry_is_refused():
     teams = flat_teams()
     teams[0]["metadataAccess"] = True
     with pytest.raises(ConfigError, match=r"teams\[bi\].metadataAccess"):
-        team_namespaces.validate(settings_for("ack", teams=teams))
+        settings_for("ack", teams=teams)
     with pytest.raises(ConfigError, match="namespace-team"):
         settings_for("ack", teams=[team("t" * 45, None, ("1", "2"), ("1Gi", "2Gi"))], namespace="n" * 20)
 
