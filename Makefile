@@ -18,7 +18,7 @@ KIT = @test -x $(VENV)/bin/python || { echo "airflow-kit: no $(VENV) here: run \
 	$(VENV)/bin/python -m components.cli
 STACK_ARG = $(if $(STACK),--stack $(STACK))
 
-.PHONY: setup up dag credentials down preview destroy test tools worker-images
+.PHONY: setup up dag credentials down preview destroy test tools worker-images bench bench-smoke
 
 setup: ## .venv, the chart, the Pulumi toolchain, and the kit's local node when no cluster answers
 	PYTHON=$(PYTHON) CHARTS_FROM=$(CHARTS_FROM) scripts/setup.sh
@@ -50,3 +50,11 @@ tools: ## build pulumi, its plugins, the control plane, kwok, helm and the real 
 
 worker-images: ## render the fused worker image build contexts of STACK into build/worker-images
 	$(VENV)/bin/python -m components.workloads.worker_image --stack $(or $(STACK),local) --out build/worker-images
+
+bench: ## the scheduling benchmark (1,000 kwok nodes, 10,000 pods, every backend and its stock baseline; ~1 h on 2 cores) and Airflow's side; results in bench/results/full
+	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench.airflow_side
+
+bench-smoke: ## the same at CI size (50 nodes, 500 pods); results in bench/results/smoke
+	$(VENV)/bin/python -m bench --smoke
+	$(VENV)/bin/python -m bench.airflow_side --smoke

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # A throwaway Kubernetes control plane on loopback, for the e2e tests.
 #
-#   scripts/local-cluster.sh start DIR [--no-controllers] [--nodes N] [--no-kwok] [--bind ADDRESS]
+#   scripts/local-cluster.sh start DIR [--no-controllers] [--no-scheduler] [--nodes N] [--no-kwok] [--bind ADDRESS]
 #   scripts/local-cluster.sh env DIR      # `export` lines (KUBECONFIG, ...) to eval
 #   scripts/local-cluster.sh status DIR   # exit 0 when the API server answers /readyz
 #   scripts/local-cluster.sh stop DIR     # kill what `start` started (by recorded PID)
 #
 # Starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler (unless
-# --no-controllers, or their binaries are missing) and kwok, each on a free 127.0.0.1
+# --no-controllers; --no-scheduler keeps the controllers only; or their binaries are missing) and kwok, each on a free 127.0.0.1
 # port, then creates N fake Nodes (default 1) that kwok keeps Ready (--no-kwok: neither). With
 # --bind, the API server listens on and advertises ADDRESS instead of 127.0.0.1, and publishes
 # itself as the `kubernetes` Service's endpoint, so pods of a real node reach it
@@ -103,11 +103,12 @@ EOF
 }
 
 cmd_start() {
-  local controllers=1 nodes=1 reconciler=none kwok=1
+  local controllers=1 scheduler=1 nodes=1 reconciler=none kwok=1
   BIND=127.0.0.1
   while [ $# -gt 0 ]; do
     case "$1" in
       --no-controllers) controllers=0; shift ;;
+      --no-scheduler) scheduler=0; shift ;;
       --nodes) nodes=${2:?}; shift 2 ;;
       --bind) BIND=${2:?}; reconciler=lease; shift 2 ;;
       --no-kwok) kwok=0; nodes=0; shift ;;
@@ -172,6 +173,8 @@ EOF
       --service-account-private-key-file "$DIR/certs/sa.key" --root-ca-file "$DIR/certs/ca.crt" \
       --cluster-signing-cert-file "$DIR/certs/ca.crt" --cluster-signing-key-file "$DIR/certs/ca.key" \
       --use-service-account-credentials=false --controllers '*,-nodeipam,-nodelifecycle,-service-lb-controller,-cloud-node-lifecycle-controller'
+  fi
+  if [ "$controllers" = 1 ] && [ "$scheduler" = 1 ]; then
     start_proc kube-scheduler kube-scheduler \
       --kubeconfig "$DIR/kubeconfig" --authentication-kubeconfig "$DIR/kubeconfig" \
       --authorization-kubeconfig "$DIR/kubeconfig" --leader-elect=false \

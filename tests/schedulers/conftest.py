@@ -25,7 +25,6 @@ from typing import Any, Callable, Iterable, Optional
 import pytest
 import yaml
 
-from components.config_reader import PROJECT
 from components.settings import SECRET_KEYS
 from tests.contract.reference import reference_dir
 from tests.e2e.conftest import LocalCluster, PulumiProject, _tool
@@ -242,6 +241,21 @@ def helm_render(chart: str, release: str, namespace: str, values: dict, tmp: pat
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
+# Flags of the Volcano chart's Deployments that tune the processes (the rest are about the pod:
+# certificates, health ports, log level); the tiers pass these through as the chart sets them.
+VOLCANO_TUNING_FLAGS = ("--kube-api-qps", "--kube-api-burst", "--worker-threads", "--schedule-period",
+                        "--node-worker-threads", "--percentage-nodes-to-find")
+
+
+def deployment_flags(objects: list[dict], name: str, flags: tuple[str, ...] = VOLCANO_TUNING_FLAGS) -> list[str]:
+    """The chart-rendered container args of Deployment `name` that start with one of `flags`."""
+    for obj in objects:
+        if obj.get("kind") == "Deployment" and obj["metadata"]["name"] == name:
+            args = obj["spec"]["template"]["spec"]["containers"][0].get("args", [])
+            return [arg for arg in args if arg.split("=", 1)[0].startswith(flags)]
+    raise AssertionError(f"the chart renders no Deployment {name}")
+
+
 def configmap_data(objects: list[dict], name: str, key: str) -> str:
     for obj in objects:
         if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] == name:
@@ -315,7 +329,7 @@ def koord_scheduler_config(config: dict, tmp_path: pathlib.Path, kubeconfig: str
     document = yaml.safe_load(merged["data"][koordinator.SCHEDULER_CONFIG])
     # What a deployment sets, not the kit: where the API server is, no leader election.
     document["leaderElection"] = {"leaderElect": False}
-    document["clientConnection"] = {"kubeconfig": kubeconfig}
+    document.setdefault("clientConnection", {})["kubeconfig"] = kubeconfig
     path = tmp_path / "koord-scheduler-config.yaml"
     path.write_text(yaml.safe_dump(document))
     return str(path)

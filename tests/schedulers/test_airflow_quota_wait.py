@@ -14,7 +14,6 @@ is bound but no container runs, so only the waiting side of the task is exercise
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess

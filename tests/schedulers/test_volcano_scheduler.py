@@ -18,7 +18,7 @@ from components import versions
 from components.scheduling import volcano
 from components.settings import load_settings
 from tests.measurements import MEASURED
-from tests.schedulers.conftest import (CONTENDED_TEAMS, configmap_data, free_port, helm_render,
+from tests.schedulers.conftest import (CONTENDED_TEAMS, configmap_data, deployment_flags, free_port, helm_render,
                                        priority_order_probe, require_tools)
 
 pytestmark = pytest.mark.schedulers
@@ -32,7 +32,9 @@ CONFIG = {
 }
 
 
-def kit_scheduler_conf(tmp_path) -> str:
+def kit_scheduler_conf(tmp_path) -> tuple[str, list[str], list[str]]:
+    """The kit's `volcano-scheduler.conf` and the controller's and scheduler's tuning flags, as
+    the real chart renders them from the kit's values."""
     installed = load_settings("volcano-real", {**CONFIG, "scheduler": {**CONFIG["scheduler"], "install": True}})
     spec = volcano.chart_spec(installed)
     objects = helm_render(f"volcano-{versions.VOLCANO_CHART_VERSION}.tgz", spec.release, spec.namespace,
@@ -42,7 +44,8 @@ def kit_scheduler_conf(tmp_path) -> str:
     assert capacity == [{"name": "capacity", "enableHierarchy": True}], text
     path = tmp_path / "volcano-scheduler.conf"
     path.write_text(text)
-    return str(path)
+    return (str(path), deployment_flags(objects, f"{spec.release}-controllers"),
+            deployment_flags(objects, f"{spec.release}-scheduler"))
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +53,16 @@ def vc(scheduler_cluster_factory, tmp_path_factory):
     require_tools("vc-scheduler", "vc-controller-manager")
     sched = scheduler_cluster_factory("volcano-real", CONFIG, ["volcano"])
     MEASURED["schedulers: pulumi up of the volcano stack"] = f"{sched.up_seconds:.1f} s"
-    conf = kit_scheduler_conf(tmp_path_factory.mktemp("volcano-config"))
+    conf, controller_flags, scheduler_flags = kit_scheduler_conf(tmp_path_factory.mktemp("volcano-config"))
     kubeconfig = sched.cluster.kubeconfig
     started = time.perf_counter()
     sched.start("vc-controller-manager", [f"--kubeconfig={kubeconfig}", "--leader-elect=false",
                                           "--controllers=pg-controller,queue-controller", "--scheduler-name=volcano",
                                           f"--listen-address=127.0.0.1:{free_port()}",
-                                          f"--healthz-address=127.0.0.1:{free_port()}"])
+                                          f"--healthz-address=127.0.0.1:{free_port()}", *controller_flags])
     sched.start("vc-scheduler", [f"--kubeconfig={kubeconfig}", "--leader-elect=false", f"--scheduler-conf={conf}",
                                  "--scheduler-name=volcano", f"--listen-address=127.0.0.1:{free_port()}",
-                                 f"--healthz-address=127.0.0.1:{free_port()}", "--schedule-period=1s"])
+                                 f"--healthz-address=127.0.0.1:{free_port()}", *scheduler_flags])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # ready when it has made its root queue
         if "root" in sched.cluster.kubectl("get", "queues.scheduling.volcano.sh", "-o", "name", check=False).stdout:
