@@ -119,22 +119,23 @@ class PodCounter:
         self.stopped.set()
 
 
-def dag_known(database: pathlib.Path) -> bool:
-    """The DAG is in Airflow's DagModel (before that, `dags unpause` says nothing and exits 0)."""
+def _count(database: pathlib.Path, sql: str) -> int:
+    """One count from Airflow's metadata database, read-only (the scheduler writes it); -1 while
+    it cannot be read."""
     try:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("select count(*) from dag where dag_id=?", (DAG_ID,)).fetchone()[0] > 0
+            return db.execute(sql, (DAG_ID,)).fetchone()[0]
     except sqlite3.Error:
-        return False
+        return -1
+
+
+def dag_known(database: pathlib.Path) -> bool:
+    """The DAG is in Airflow's DagModel (before that, `dags unpause` says nothing and exits 0)."""
+    return _count(database, "select count(*) from dag where dag_id=?") > 0
 
 
 def queued_count(database: pathlib.Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("select count(*) from task_instance where dag_id=? and queued_dttm is not null",
-                              (DAG_ID,)).fetchone()[0]
-    except sqlite3.Error:
-        return -1
+    return _count(database, "select count(*) from task_instance where dag_id=? and queued_dttm is not null")
 
 
 def rate(times: list[float]) -> Optional[float]:
@@ -175,12 +176,8 @@ def run_case(name: str, changes: Mapping[str, Mapping[str, Any]], tasks: int, sc
                               timeout=600)
 
     def start(process: str, *args: str) -> None:
-        scheduler = Scheduler.__new__(Scheduler)
-        scheduler.name, scheduler.log = process, home / f"{process}.log"
-        scheduler.process = subprocess.Popen([sys.executable, "-m", "airflow", *args], env=env,
-                                             stdout=scheduler.log.open("w"), stderr=subprocess.STDOUT,
-                                             start_new_session=True)
-        processes.append(scheduler)
+        processes.append(Scheduler(process, list(args), env, home / f"{process}.log",
+                                   program=[sys.executable, "-m", "airflow"]))
 
     try:
         result = cli("db", "migrate")

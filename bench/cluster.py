@@ -10,7 +10,6 @@ kube-controller-manager runs in every run: ResourceQuota admission needs its quo
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -29,7 +28,7 @@ from components.scheduling.backend import PodMarks
 from components.settings import load_settings
 from components.workloads.pod_templates import render_pod_templates, template_file_name
 from tests.contract.reference import reference_dir
-from tests.e2e.conftest import REQUIRED_TOOLS, TOOLS, LocalCluster, PulumiProject, _tool
+from tests.e2e.conftest import TOOLS, LocalCluster, PulumiProject, _tool, missing_tools, toolchain_env
 from tests.schedulers.conftest import (KOORD_PRIORITY_CLASSES, SECRETS, Scheduler, configmap_data, deployment_flags,
                                        dra_stub_crds, free_port, helm_render, koord_scheduler_config)
 
@@ -67,16 +66,10 @@ class Missing(Exception):
 
 
 def tools_env() -> dict[str, str]:
-    missing = [name for name in REQUIRED_TOOLS if _tool(name) is None]
+    missing = missing_tools()
     if missing:
         raise Missing(f"tools not built: {', '.join(missing)} (run scripts/tools.sh)")
-    env = dict(os.environ)
-    env["PATH"] = f"{TOOLS / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env.update({"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true", "PULUMI_SKIP_UPDATE_CHECK": "true",
-                "PULUMI_CONFIG_PASSPHRASE": "bench-only-passphrase",
-                "PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS": "true"})
-    env.pop("PULUMI_IGNORE_AMBIENT_PLUGINS", None)
-    return env
+    return toolchain_env("bench-only-passphrase")
 
 
 def require(backend: str) -> None:

@@ -42,7 +42,6 @@ class Recording:
     pods: dict[str, PodRecord] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)  # per second: team -> bound cpu, pending
     refused: int = 0  # creations the API server refused (ResourceQuota), retried next loop
-    submitted_at: float = 0.0  # wall clock of t = 0
     ended: float = 0.0
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     late_team_first_created: Optional[float] = None
@@ -133,9 +132,10 @@ class NodeMetricFeeder:
     update time) refreshed every `interval` seconds."""
 
     def __init__(self, api: Api, scale: workload.Scale, interval: float = 60.0):
-        self.api, self.scale, self.interval = api, scale, interval
+        self.api, self.interval = api, interval
         self.stopped = threading.Event()
         self.usage = node_usage(scale)
+        self.allocatable = {node["metadata"]["name"]: node["status"]["allocatable"] for node in workload.kwok_nodes(scale)}
         self.refreshes = 0
         self._create()
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -160,11 +160,10 @@ class NodeMetricFeeder:
 
     def _refresh(self, session) -> None:
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        nodes = {n["metadata"]["name"]: n for n in workload.kwok_nodes(self.scale)}
 
         def patch(name: str) -> None:
             cpu_percent, memory_percent = self.usage[name]
-            allocatable = nodes[name]["status"]["allocatable"]
+            allocatable = self.allocatable[name]
             cores = float(allocatable["cpu"]) * cpu_percent / 100
             memory_gi = float(parse_quantity(allocatable["memory"])) / 2**30 * memory_percent / 100
             # Koordinator 1.8's ResourceMap: {resources: ResourceList, devices: [...]}.
@@ -228,7 +227,6 @@ class Watcher:
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.bound_cpu: dict[str, float] = {}
-        self.pending: dict[str, int] = {}
         self.unbound: dict[str, float] = {}  # pod -> when it was created
         self.to_delete: list[str] = []
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -243,11 +241,13 @@ class Watcher:
 
     def created(self, name: str) -> None:
         with self.lock:
-            record = self.recording.pods[name]
-            if record.created is None:
-                record.created = self.now()
-                self.pending[record.team] = self.pending.get(record.team, 0) + 1
-                self.unbound[name] = record.created
+            self._mark_created(name, self.recording.pods[name])
+
+    def _mark_created(self, name: str, record: PodRecord) -> None:
+        """The first sign of the pod (its POST's answer or the watch), under the lock."""
+        if record.created is None:
+            record.created = self.now()
+            self.unbound[name] = record.created
 
     def _event(self, kind: str, pod: dict) -> None:
         name = pod["metadata"]["name"]
@@ -255,15 +255,12 @@ class Watcher:
             record = self.recording.pods.get(name)
             if record is None:
                 return
-            if record.created is None and kind != "DELETED":
-                record.created = self.now()
-                self.pending[record.team] = self.pending.get(record.team, 0) + 1
-                self.unbound[name] = record.created
+            if kind != "DELETED":
+                self._mark_created(name, record)
             node = pod["spec"].get("nodeName")
             if node and record.bound is None:
                 record.bound, record.node = self.now(), node
                 self.bound_cpu[record.team] = self.bound_cpu.get(record.team, 0.0) + record.cpu
-                self.pending[record.team] -= 1
                 self.unbound.pop(name, None)
             phase = pod.get("status", {}).get("phase")
             if record.bound is not None and record.finished is None and (
@@ -296,13 +293,14 @@ class Watcher:
         scheduler's ordinary latency is not a team being held back)."""
         with self.lock:
             now = self.now()
+            pending: dict[str, int] = {}
             waiting: dict[str, int] = {}
             for name, created in self.unbound.items():
+                team = self.recording.pods[name].team
+                pending[team] = pending.get(team, 0) + 1
                 if now - created > WAITING_AFTER:
-                    team = self.recording.pods[name].team
                     waiting[team] = waiting.get(team, 0) + 1
-            return {"t": round(now, 2), "bound_cpu": dict(self.bound_cpu), "pending": dict(self.pending),
-                    "waiting": waiting}
+            return {"t": round(now, 2), "bound_cpu": dict(self.bound_cpu), "pending": pending, "waiting": waiting}
 
     def stop(self) -> None:
         self.stopped.set()
@@ -321,7 +319,6 @@ def drive(run: Run, timeout: float) -> Recording:
     cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
     harness_before = sum(os.times()[:2])
     origin = time.monotonic()
-    recording.submitted_at = time.time()
     watcher = Watcher(run, recording, origin)
     watcher.start()
     time.sleep(1)

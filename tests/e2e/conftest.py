@@ -37,21 +37,30 @@ def _tool(name: str) -> Optional[str]:
     return shutil.which(name)
 
 
-@pytest.fixture(scope="session")
-def tools_env() -> dict[str, str]:
-    missing = [name for name in REQUIRED_TOOLS if _tool(name) is None]
-    if missing:
-        pytest.skip(f"e2e tools not built: {', '.join(missing)} (run scripts/tools.sh; see .tools/status.txt)")
+def missing_tools() -> list[str]:
+    return [name for name in REQUIRED_TOOLS if _tool(name) is None]
+
+
+def toolchain_env(passphrase: str = PASSPHRASE) -> dict[str, str]:
+    """The environment that runs the built toolchain: its tools first on PATH, Pulumi offline."""
     env = dict(os.environ)
     env["PATH"] = f"{TOOLS / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env.update({
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_CONFIG_PASSPHRASE": passphrase,
         "PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS": "true",
     })
     env.pop("PULUMI_IGNORE_AMBIENT_PLUGINS", None)
     return env
+
+
+@pytest.fixture(scope="session")
+def tools_env() -> dict[str, str]:
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"e2e tools not built: {', '.join(missing)} (run scripts/tools.sh; see .tools/status.txt)")
+    return toolchain_env()
 
 
 def run(args: list[str], env: dict[str, str], cwd: Optional[pathlib.Path] = None, timeout: int = 900,

@@ -89,11 +89,13 @@ def dra_stub_crds() -> list[dict]:
 
 
 class Scheduler:
-    """A scheduler binary as a host process; stopped by its PID."""
+    """A scheduler as a host process; stopped by its PID. `program`: what to run (default: the
+    built binary called `name`; Airflow's: `python -m airflow`)."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log: pathlib.Path):
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: pathlib.Path,
+                 program: Optional[list[str]] = None):
         self.name, self.log = name, log
-        self.process = subprocess.Popen([_tool(name) or name, *args], env=env, stdout=log.open("w"),
+        self.process = subprocess.Popen([*(program or [_tool(name) or name]), *args], env=env, stdout=log.open("w"),
                                         stderr=subprocess.STDOUT, start_new_session=True)
 
     def alive(self) -> bool:

@@ -66,12 +66,8 @@ class Airflow:
         return result
 
     def start(self, name: str, *args: str) -> None:
-        log = self.home / f"{name}.log"
-        process = Scheduler.__new__(Scheduler)
-        process.name, process.log = name, log
-        process.process = subprocess.Popen([sys.executable, "-m", "airflow", *args], env=self.env,
-                                           stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-        self.processes.append(process)
+        self.processes.append(Scheduler(name, list(args), self.env, self.home / f"{name}.log",
+                                        program=[sys.executable, "-m", "airflow"]))
 
     def state(self, run_id: str) -> str:
         with sqlite3.connect(self.home / "airflow.db") as db:
