@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 endif
 KIT = @test -x $(VENV)/bin/python || { echo "airflow-kit: no $(VENV) here: run \`make setup\` first" >&2; exit 2; }; \
-	$(VENV)/bin/python -m components.cli
+	$(VENV)/bin/python -m airflow_kit_platform.cli
 STACK_ARG = $(if $(STACK),--stack $(STACK))
 
 .PHONY: setup up dag credentials down preview destroy test tools worker-images bench bench-smoke
@@ -49,7 +49,7 @@ tools: ## build pulumi, its plugins, the control plane, kwok, helm and the real 
 	scripts/tools.sh
 
 worker-images: ## render the fused worker image build contexts of STACK into build/worker-images
-	$(VENV)/bin/python -m components.workloads.worker_image --stack $(or $(STACK),local) --out build/worker-images
+	$(VENV)/bin/python -m airflow_kit_platform.workloads.worker_image --stack $(or $(STACK),local) --out build/worker-images
 
 bench: ## the scheduling benchmark (1,000 kwok nodes, 10,000 pods, every backend and its stock baseline; ~1 h on 2 cores) and Airflow's side; results in bench/results/full
 	$(VENV)/bin/python -m bench

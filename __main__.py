@@ -1,5 +1,5 @@
 """airflow-kit: `pulumi up` deploys the stack in stacks/Pulumi.<stack>.yaml."""
 
-from components.program import run
+from airflow_kit_platform.program import run
 
 run()

@@ -35,8 +35,8 @@ def machine() -> str:
 
 
 def versions_line() -> str:
-    """The versions scripts/tools.sh builds (one place: components.versions)."""
-    from components import versions
+    """The versions scripts/tools.sh builds (one place: airflow_kit_platform.versions)."""
+    from airflow_kit_platform import versions
 
     return (f"kube-apiserver/kube-scheduler/kube-controller-manager {versions.KUBERNETES_VERSION}, "
             f"etcd {versions.ETCD_VERSION}, kwok {versions.KWOK_VERSION}, koord-scheduler "

@@ -1,7 +1,7 @@
 """Airflow's side: how fast the real Airflow scheduler turns a wide DAG into task pods.
 
 Airflow 3's dag-processor and scheduler run as host processes with the KubernetesExecutor and
-the `airflow.cfg` the kit renders for the benchmark's stack (components.airflow.values.
+the `airflow.cfg` the kit renders for the benchmark's stack (airflow_kit_platform.airflow.values.
 airflow_config), the team pools the kit sizes, and the kit's pod templates through the DAG
 helper. One DAG run of `tasks` tasks spread over the teams is triggered; the API server has no
 nodes, so every pod stays Pending and only the submission side is measured: tasks queued per
@@ -29,10 +29,10 @@ from typing import Any, Mapping, Optional
 from bench import workload
 from bench.cluster import Api, Missing, kubectl_apply, tools_env
 from bench.drive import watch_pods
-from components.airflow.values import airflow_config
-from components.scheduling.plans import scheduling_plan
-from components.settings import load_settings
-from components.workloads.pod_templates import render_pod_templates
+from airflow_kit_platform.airflow.values import airflow_config
+from airflow_kit_platform.scheduling.plans import scheduling_plan
+from airflow_kit_platform.settings import load_settings
+from airflow_kit_platform.workloads.pod_templates import render_pod_templates
 from tests.conftest import REPO
 from tests.e2e.conftest import LocalCluster
 from tests.schedulers.conftest import Scheduler

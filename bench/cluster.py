@@ -22,11 +22,11 @@ import requests
 import yaml
 
 from bench import workload
-from components import versions
-from components.scheduling import koordinator, volcano
-from components.scheduling.backend import PodMarks
-from components.settings import load_settings
-from components.workloads.pod_templates import render_pod_templates, template_file_name
+from airflow_kit_platform import versions
+from airflow_kit_platform.scheduling import koordinator, volcano
+from airflow_kit_platform.scheduling.backend import PodMarks
+from airflow_kit_platform.settings import load_settings
+from airflow_kit_platform.workloads.pod_templates import render_pod_templates, template_file_name
 from tests.contract.reference import reference_dir
 from tests.e2e.conftest import TOOLS, LocalCluster, PulumiProject, _tool, missing_tools, toolchain_env
 from tests.schedulers.conftest import (KOORD_PRIORITY_CLASSES, SECRETS, Scheduler, configmap_data, deployment_flags,

@@ -23,7 +23,7 @@ import requests
 
 from bench import workload
 from bench.cluster import Api, Run
-from components.quantities import parse_quantity
+from airflow_kit_platform.quantities import parse_quantity
 
 
 @dataclass

@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-eval "$(python3 "$REPO/components/versions.py" --shell)"
+eval "$(python3 "$REPO/airflow_kit_platform/versions.py" --shell)"
 SUITE=$IMAGE_DEBIAN_SUITE
 DEBIAN_REF=localhost/airflow-kit/debian:$SUITE
 PAUSE_REF=localhost/airflow-kit/pause:kit
@@ -57,8 +57,8 @@ stack_images() {
   "$PYTHON" - "$REPO" "$STACK" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1])
-from components.workloads.worker_image import load_stack_settings
-from components.workloads.pod_templates import airflow_image
+from airflow_kit_platform.workloads.worker_image import load_stack_settings
+from airflow_kit_platform.workloads.pod_templates import airflow_image
 settings = load_stack_settings(sys.argv[2])
 images = settings.images
 print("AIRFLOW_REF=" + airflow_image(settings))
@@ -135,7 +135,7 @@ build_pause() {
 # build_recipe NAME REF [extra context paths hashed too...]: images/NAME/Containerfile FROM debian
 build_recipe() {
   local name=$1 ref=$2 key archive started context; shift 2
-  key=$( { echo "$name $ref $DEBIAN_KEY"; tree_hash "$REPO/images/$name" "$@"; python3 "$REPO/components/versions.py" --shell; } | hash_of)
+  key=$( { echo "$name $ref $DEBIAN_KEY"; tree_hash "$REPO/images/$name" "$@"; python3 "$REPO/airflow_kit_platform/versions.py" --shell; } | hash_of)
   archive=$(archive_of "$name" "$key")
   KEYS+=("$ref $archive")
   eval "KEY_${name//-/_}=$key ARCHIVE_${name//-/_}=$archive"
@@ -160,7 +160,7 @@ airflow_requirements() {
   python3 - "$REPO" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1])
-from components import versions
+from airflow_kit_platform import versions
 pins = {name: version for name, version in versions.PYTHON_PACKAGES.items() if not name.startswith("pulumi")}
 pins.update(versions.AIRFLOW_IMAGE_PACKAGES)
 print("\n".join(f"{name}=={version}" for name, version in pins.items()))
@@ -171,7 +171,7 @@ PY
 build_fused() {
   local out team directory tag key archive started
   out=$(mktemp -d)
-  "$PYTHON" -m components.workloads.worker_image --stack "$STACK" --out "$out" 2>/dev/null >"$out/contexts.txt" \
+  "$PYTHON" -m airflow_kit_platform.workloads.worker_image --stack "$STACK" --out "$out" 2>/dev/null >"$out/contexts.txt" \
     || die "could not render the worker image contexts of stack $STACK"
   while IFS=$'\t' read -r team directory tag; do
     [ -n "${directory:-}" ] && [ -d "$directory" ] || continue

@@ -29,7 +29,7 @@ step() { printf 'setup: %s (%ss)\n' "$1" "$((SECONDS - started))"; }
 mkdir -p .pulumi-state
 step "virtualenv .venv ready"
 
-if .venv/bin/python -m components.chart_source fetch ${CHARTS_FROM:+--from "$CHARTS_FROM"}; then
+if .venv/bin/python -m airflow_kit_platform.chart_source fetch ${CHARTS_FROM:+--from "$CHARTS_FROM"}; then
   step "chart ready"
 else
   step "no local chart: stacks that install it from .charts/ (local-node) cannot deploy until it is there"
@@ -44,7 +44,7 @@ fi
 
 node=$NODE
 if [ "$node" = auto ]; then
-  if .venv/bin/python -m components.local_cluster needs-node; then node=yes; else node=no; fi
+  if .venv/bin/python -m airflow_kit_platform.local_cluster needs-node; then node=yes; else node=no; fi
 fi
 if [ "$node" = yes ] && [ "$(id -u)" != 0 ]; then
   step "no kube context answers and the kit's local node needs root: \`sudo make setup\`, or point KUBECONFIG at a cluster"

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Optional
 
 import pulumi
 
-from components.airflow.generated_secrets import GeneratedSecretProvider
+from airflow_kit_platform.airflow.generated_secrets import GeneratedSecretProvider
 
 PROJECT = "airflow-kit"
 SECRET_VALUE = "s3cr3t-from-config"
@@ -57,8 +57,8 @@ def _encode(value: Any) -> str:
 
 
 def evaluate(stack: str, config: dict, secrets: Iterable[str] = ()) -> Evaluation:
-    """Run components.program.run() for `stack` with `config` (keys without the project prefix)."""
-    from components import program
+    """Run airflow_kit_platform.program.run() for `stack` with `config` (keys without the project prefix)."""
+    from airflow_kit_platform import program
 
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from components.airflow.values import build_values
-from components.settings import load_settings
+from airflow_kit_platform.airflow.values import build_values
+from airflow_kit_platform.settings import load_settings
 from tests.conftest import STACKS, stack_file_config
 
 pytest.importorskip("airflow", reason="real Airflow 3 is installed by requirements-test.txt")

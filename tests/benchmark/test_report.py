@@ -85,7 +85,7 @@ def test_every_backend_gets_the_same_nodes_tasks_and_hot_nodes():
 
 @pytest.mark.parametrize("backend", ["default", "koordinator", "volcano"])
 def test_the_workloads_stack_is_valid_kit_config(backend):
-    from components.settings import load_settings
+    from airflow_kit_platform.settings import load_settings
 
     settings = load_settings("bench", workload.stack_config(backend, workload.teams(workload.FULL)))
     assert len(settings.teams.leaves()) == 12

@@ -4,7 +4,7 @@ The reference folder sits beside the checkout (`<repo>/../shared/reference`, see
 README); `AIRFLOW_KIT_REFERENCE` points elsewhere. In a user's clone it is absent: tests
 that need it skip with the reason, they never fail for it.
 
-Import as `tests.contract.reference` (the repo root is on sys.path, as for `components`).
+Import as `tests.contract.reference` (the repo root is on sys.path, as for `airflow_kit_platform`).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import pytest
 import yaml
 
-from components import versions
+from airflow_kit_platform import versions
 from tests.conftest import REPO, STACKS, required_secrets, stack_file_config
 from tests.contract.reference import reference_dir
 from tests.measurements import MEASURED

@@ -7,10 +7,10 @@ import json
 import jsonschema
 import pytest
 
-from components.airflow.values import build_values
-from components.scheduling.plans import scheduling_plan
-from components.settings import load_settings
-from components.workloads.pod_templates import CONFIGMAP_NAME, default_pod_template_text
+from airflow_kit_platform.airflow.values import build_values
+from airflow_kit_platform.scheduling.plans import scheduling_plan
+from airflow_kit_platform.settings import load_settings
+from airflow_kit_platform.workloads.pod_templates import CONFIGMAP_NAME, default_pod_template_text
 from tests.conftest import STACKS, reference_dir, required_secrets, stack_file_config
 
 

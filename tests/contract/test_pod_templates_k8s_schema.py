@@ -16,14 +16,14 @@ import yaml
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
-from components.workloads import pod_templates as pt  # noqa: E402
+from airflow_kit_platform.workloads import pod_templates as pt  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 # The hand-written pod marks of each backend are shared with the unit tests.
 sys.path.insert(0, str(REPO / "tests" / "unit" / "workloads"))
 from workload_cases import MARK_STYLES, make_settings, marks_for  # noqa: E402
 
-from components.workloads.worker_image import load_stack_settings  # noqa: E402
+from airflow_kit_platform.workloads.worker_image import load_stack_settings  # noqa: E402
 
 K8S_VERSION = "1.33"
 STACKS = sorted(path.name[len("Pulumi."):-len(".yaml")] for path in (REPO / "stacks").glob("Pulumi.*.yaml"))

@@ -19,8 +19,8 @@ from typing import Any, Iterable
 import pytest
 import yaml
 
-from components import versions
-from components.scheduling import koordinator, volcano
+from airflow_kit_platform import versions
+from airflow_kit_platform.scheduling import koordinator, volcano
 from tests.unit.scheduling.scheduling_stacks import flat_teams, settings_for, three_level_teams
 
 MODULES = pathlib.Path(os.environ.get("AIRFLOW_KIT_CACHE", pathlib.Path.home() / ".cache" / "airflow-kit")) \

@@ -13,7 +13,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from components.scheduling.plans import scheduling_plan
+from airflow_kit_platform.scheduling.plans import scheduling_plan
 from tests.contract.reference import closed_schema, crd_schema, crd_schema_of, metadata_problems
 from tests.unit.scheduling.scheduling_stacks import STYLES, flat_teams, generated_teams, settings_for
 
@@ -91,7 +91,7 @@ def test_a_bad_core_object_is_caught():
 
 
 def _stack_plans():
-    from components.settings import SECRET_KEYS, load_settings
+    from airflow_kit_platform.settings import SECRET_KEYS, load_settings
     from tests.conftest import STACKS, stack_file_config
 
     return [(stack, scheduling_plan(load_settings(stack, stack_file_config(stack), frozenset(SECRET_KEYS))))

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from components.scheduling.backend import PodMarks
-from components.scheduling.plans import scheduling_plan
-from components.settings import Settings, load_settings
-from components.workloads.pod_templates import render_pod_templates
+from airflow_kit_platform.scheduling.backend import PodMarks
+from airflow_kit_platform.scheduling.plans import scheduling_plan
+from airflow_kit_platform.settings import Settings, load_settings
+from airflow_kit_platform.workloads.pod_templates import render_pod_templates
 from tests.conftest import REPO, STACKS, stack_file_config
 
 DAGS_DIR = REPO / "dags"
@@ -62,7 +62,7 @@ def pod_marks(settings: Settings) -> dict[str, PodMarks]:
 
 def render_catalog(settings: Settings, directory: Path) -> Path:
     """Write the stack's pod templates + teams.json into `directory`, as the kit's ConfigMap holds
-    them (components.workloads.pod_templates, the renderer `pulumi up` uses)."""
+    them (airflow_kit_platform.workloads.pod_templates, the renderer `pulumi up` uses)."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in render_pod_templates(settings, pod_marks(settings)).items():
         (directory / name).write_text(text)

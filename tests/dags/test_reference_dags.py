@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
-from components.queueing.plans import queue_plan
-from components.workloads.pod_templates import default_pod_template_text
-from components.scheduling.ack import as_batch_resources
-from components.workloads.pools import pools_file, pools_json
+from airflow_kit_platform.queueing.plans import queue_plan
+from airflow_kit_platform.workloads.pod_templates import default_pod_template_text
+from airflow_kit_platform.scheduling.ack import as_batch_resources
+from airflow_kit_platform.workloads.pools import pools_file, pools_json
 from tests.dags.dag_env import (DAGS_DIR, KUBERNETES_EXECUTOR_FILES, MEASUREMENTS, queue_label,
                                 REFERENCE_DAG_FILES, STACKS, airflow_available, copy_dags, pod_marks,
                                 scheduling_plan, stack_settings)

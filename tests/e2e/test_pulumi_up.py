@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from components.airflow.values import SecretNames
-from components.settings import SECRET_KEYS
+from airflow_kit_platform.airflow.values import SecretNames
+from airflow_kit_platform.settings import SECRET_KEYS
 from tests.measurements import MEASURED
 from tests.e2e.conftest import PulumiProject
 

@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from components.scheduling import cluster_name
-from components.settings import load_settings
+from airflow_kit_platform.scheduling import cluster_name
+from airflow_kit_platform.settings import load_settings
 from tests.conftest import stack_file_config
 
 pytestmark = pytest.mark.infra
@@ -57,7 +57,7 @@ def scheduler_host(settings, cluster):
 
 
 def test_airflow_version_is_the_pinned_one(scheduler_host):
-    from components import versions
+    from airflow_kit_platform import versions
 
     assert scheduler_host.check_output("airflow version").strip() == versions.AIRFLOW_VERSION
 
@@ -67,7 +67,7 @@ def test_executor_list_is_live(scheduler_host, settings):
 
 
 def test_team_pod_templates_are_mounted(scheduler_host, settings):
-    from components.workloads.pod_templates import POD_TEMPLATES_DIR
+    from airflow_kit_platform.workloads.pod_templates import POD_TEMPLATES_DIR
 
     catalog = json.loads(scheduler_host.file(f"{POD_TEMPLATES_DIR}/teams.json").content_string)
     assert sorted(catalog["teams"]) == sorted(team.name for team in settings.teams.leaves())

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from components import local_cluster
+from airflow_kit_platform import local_cluster
 from tests.conftest import REPO, stack_file_config
 from tests.contract.test_airflow_chart_render import airflow_chart_package
 from tests.e2e.conftest import TOOLS, LocalCluster, PulumiProject, run, tools_env  # noqa: F401  (fixture)

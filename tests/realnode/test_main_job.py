@@ -21,10 +21,10 @@ from typing import Any, Optional
 import pytest
 import requests
 
-from components.airflow_api import AirflowApi
-from components.scheduling.plans import scheduling_plan
-from components.workloads.pod_templates import LOCAL_DISK_VOLUME
-from components.workloads.worker_image import load_stack_settings
+from airflow_kit_platform.airflow_api import AirflowApi
+from airflow_kit_platform.scheduling.plans import scheduling_plan
+from airflow_kit_platform.workloads.pod_templates import LOCAL_DISK_VOLUME
+from airflow_kit_platform.workloads.worker_image import load_stack_settings
 from tests.measurements import MEASURED
 from tests.realnode.conftest import STACK
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from components.airflow_api import AirflowApi
+from airflow_kit_platform.airflow_api import AirflowApi
 from tests.conftest import stack_file_config
 from tests.contract.test_airflow_chart_render import airflow_chart_package
 from tests.e2e.conftest import PulumiProject

@@ -4,7 +4,7 @@ For each backend: a throwaway control plane (scripts/local-cluster.sh, no kube c
 with kwok nodes sized so the team quotas contend; the kit's objects (namespace, quotas or
 queues, priority classes, pod templates) applied by a real `pulumi up`; the scheduler's
 configuration rendered from the real chart in ../shared/reference/charts with the kit's
-values and the kit's own merge (components.scheduling.layer.apply_override, the function the
+values and the kit's own merge (airflow_kit_platform.scheduling.layer.apply_override, the function the
 Pulumi transform runs); and the real scheduler, built by scripts/tools.sh, as a host process
 listening on loopback. Task pods are made from the kit's team templates the way the
 KubernetesExecutor makes them. Everything skips, naming what is missing, without the tools or
@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Optional
 import pytest
 import yaml
 
-from components.settings import SECRET_KEYS
+from airflow_kit_platform.settings import SECRET_KEYS
 from tests.contract.reference import reference_dir
 from tests.e2e.conftest import LocalCluster, PulumiProject, _tool
 from tests.e2e.conftest import tools_env  # noqa: F401  (the e2e tier's fixture: tools on PATH, Pulumi offline)
@@ -317,9 +317,9 @@ KOORD_PRIORITY_CLASSES = [{"apiVersion": "scheduling.k8s.io/v1", "kind": "Priori
 
 def koord_scheduler_config(config: dict, tmp_path: pathlib.Path, kubeconfig: str) -> str:
     """The chart's koord-scheduler-config with the kit's merge, as a running install would have it."""
-    from components.scheduling import koordinator
-    from components.scheduling.layer import apply_override
-    from components.settings import load_settings
+    from airflow_kit_platform.scheduling import koordinator
+    from airflow_kit_platform.scheduling.layer import apply_override
+    from airflow_kit_platform.settings import load_settings
 
     installed = load_settings("koord-real", {**config, "scheduler": {
         **config["scheduler"], "install": True, "imageRegistry": "registry.example.com"}})

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from components.airflow.values import queue_wait_config
+from airflow_kit_platform.airflow.values import queue_wait_config
 from tests.conftest import REPO
 from tests.measurements import MEASURED
 from tests.schedulers.conftest import TASK, Scheduler, start_koord_cluster

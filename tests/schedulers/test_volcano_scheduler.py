@@ -14,9 +14,9 @@ import time
 import pytest
 import yaml
 
-from components import versions
-from components.scheduling import volcano
-from components.settings import load_settings
+from airflow_kit_platform import versions
+from airflow_kit_platform.scheduling import volcano
+from airflow_kit_platform.settings import load_settings
 from tests.measurements import MEASURED
 from tests.schedulers.conftest import (CONTENDED_TEAMS, configmap_data, deployment_flags, free_port, helm_render,
                                        priority_order_probe, require_tools)

@@ -1,7 +1,7 @@
 """Names shared with the Airflow chart follow its _helpers.yaml rules (checked against the
 real rendered chart in tests/contract/test_airflow_chart_render.py)."""
 
-from components.airflow.chart_names import ChartNames
+from airflow_kit_platform.airflow.chart_names import ChartNames
 
 
 def test_default_release_names_match_the_chart():

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from components import chart_source, versions
-from components.settings import load_settings
+from airflow_kit_platform import chart_source, versions
+from airflow_kit_platform.settings import load_settings
 from tests.conftest import stack_file_config
 from tests.pulumi_harness import evaluate
 
@@ -87,7 +87,7 @@ def test_repository_probe_reports_a_refused_connection():
 
 def test_program_stops_before_registering_anything(monkeypatch):
     """The check runs inside the program: no resource exists when it fails."""
-    from components import program
+    from airflow_kit_platform import program
 
     monkeypatch.setattr(chart_source, "repository_error", lambda url, timeout=0: "timed out")
     monkeypatch.setattr(program, "run", lambda preflight=True, _run=program.run: _run(preflight=True))

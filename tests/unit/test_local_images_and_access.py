@@ -8,10 +8,10 @@ import json
 import pytest
 import yaml
 
-from components.airflow import values as chart_values
-from components.airflow.chart_names import LOGS_VOLUME_CLAIM, SecretNames
-from components.settings import SECRET_KEYS, load_settings
-from components.workloads import pod_templates as pt
+from airflow_kit_platform.airflow import values as chart_values
+from airflow_kit_platform.airflow.chart_names import LOGS_VOLUME_CLAIM, SecretNames
+from airflow_kit_platform.settings import SECRET_KEYS, load_settings
+from airflow_kit_platform.workloads import pod_templates as pt
 from tests.conftest import stack_file_config
 
 
@@ -76,7 +76,7 @@ def test_logs_volume_is_shared_by_the_chart_and_every_team_pod(local_node):
 
 
 def pt_marks(settings):
-    from components.scheduling.plans import scheduling_plan
+    from airflow_kit_platform.scheduling.plans import scheduling_plan
 
     return scheduling_plan(settings).pod_marks
 

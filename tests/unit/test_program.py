@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import versions
-from components.airflow.values import SecretNames
+from airflow_kit_platform import versions
+from airflow_kit_platform.airflow.values import SecretNames
 from tests.conftest import STACKS, required_secrets, stack_file_config
 from tests.measurements import MEASURED
 from tests.pulumi_harness import GENERATED_SECRET, SECRET_VALUE, evaluate, resolve
@@ -159,7 +159,7 @@ def test_local_chart_path_is_used_verbatim():
 
 
 def test_all_secrets_given_means_nothing_generated():
-    from components.settings import SECRET_KEYS
+    from airflow_kit_platform.settings import SECRET_KEYS
 
     result = evaluate("local", stack_file_config("local"), secrets=list(SECRET_KEYS))
     assert result.error is None

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.airflow.values import POD_START_MARGIN_SECONDS, airflow_config
-from components.settings import DEFAULT_MAX_QUEUE_WAIT, PREEMPTIBLE_TASK_RETRIES, load_settings
+from airflow_kit_platform.airflow.values import POD_START_MARGIN_SECONDS, airflow_config
+from airflow_kit_platform.settings import DEFAULT_MAX_QUEUE_WAIT, PREEMPTIBLE_TASK_RETRIES, load_settings
 from tests.conftest import STACKS, required_secrets, stack_file_config
 
 

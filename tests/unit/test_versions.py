@@ -1,10 +1,10 @@
-"""Versions are pinned once (components/versions.py); requirements files must agree."""
+"""Versions are pinned once (airflow_kit_platform/versions.py); requirements files must agree."""
 
 from __future__ import annotations
 
 import re
 
-from components import versions
+from airflow_kit_platform import versions
 from tests.conftest import REPO
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from components.scheduling.backend import SchedulingPlan
-from components.scheduling.plans import scheduling_plan
-from components.settings import Settings, load_settings
+from airflow_kit_platform.scheduling.backend import SchedulingPlan
+from airflow_kit_platform.scheduling.plans import scheduling_plan
+from airflow_kit_platform.settings import Settings, load_settings
 
 TEAMS = [
     {"name": "platform", "min": {"cpu": "16", "memory": "64Gi"}, "max": {"cpu": "32", "memory": "128Gi"}},

@@ -7,9 +7,9 @@ import json
 import pulumi
 import pytest
 
-from components.airflow.chart_names import SecretNames
-from components.settings import load_settings
-from components.workloads.pools import (MIGRATION_WAIT_TIMEOUT, PoolsSync, pools_file, pools_hash,
+from airflow_kit_platform.airflow.chart_names import SecretNames
+from airflow_kit_platform.settings import load_settings
+from airflow_kit_platform.workloads.pools import (MIGRATION_WAIT_TIMEOUT, PoolsSync, pools_file, pools_hash,
                                         pools_job_manifests)
 from tests.conftest import STACKS, stack_file_config
 from tests.pulumi_harness import RecordingMocks
@@ -137,7 +137,7 @@ def test_pools_sync_without_airflow_install_creates_nothing():
 def test_pools_sync_job_options(monkeypatch):
     """Pulumi waits for the Job (long enough for the migrations wait) and never replaces it for
     fields outside the pool set."""
-    from components.workloads import pools as pools_module
+    from airflow_kit_platform.workloads import pools as pools_module
 
     calls = []
     real = pools_module.create_object

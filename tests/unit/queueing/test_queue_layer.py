@@ -7,9 +7,9 @@ from dataclasses import replace
 import pulumi
 import pytest
 
-from components.queueing import layer as layer_module
-from components.queueing.layer import QueueLayer
-from components.queueing.plans import queue_plan
+from airflow_kit_platform.queueing import layer as layer_module
+from airflow_kit_platform.queueing.layer import QueueLayer
+from airflow_kit_platform.queueing.plans import queue_plan
 from tests.pulumi_harness import RecordingMocks
 from tests.unit.queueing.queue_cases import scheduling_plan_for, settings_for
 

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from components import versions
-from components.airflow.values import build_values
-from components.queueing.plans import (DEFAULT_QUEUE_POLICY, KOORD_QUEUE_NAMESPACE, QUEUE_POLICIES,
+from airflow_kit_platform import versions
+from airflow_kit_platform.airflow.values import build_values
+from airflow_kit_platform.queueing.plans import (DEFAULT_QUEUE_POLICY, KOORD_QUEUE_NAMESPACE, QUEUE_POLICIES,
                                        QUEUE_POLICY_LABEL, QUOTA_NAME_LABEL, QueuePlan, queue_plan)
-from components.scheduling.backend import PodMarks, SchedulingPlan
-from components.settings import load_settings
+from airflow_kit_platform.scheduling.backend import PodMarks, SchedulingPlan
+from airflow_kit_platform.settings import load_settings
 from tests.conftest import STACKS, stack_file_config
 from tests.contract.reference import crd_schemas
 from tests.unit.queueing.queue_cases import raw_config, scheduling_plan_for, settings_for
@@ -109,7 +109,7 @@ def test_queue_policy_labels_for_every_quota():
 def test_queue_policy_lands_on_every_elastic_quota():
     """The scheduling layer merges the plan's quota labels into its ElasticQuotas (one per team),
     from which koord-queue makes one Queue per team with that policy."""
-    from components.scheduling.plans import with_quota_labels
+    from airflow_kit_platform.scheduling.plans import with_quota_labels
 
     settings, plan = plan_for("koord-queue")
     scheduling = with_quota_labels(scheduling_plan_for(settings), plan.quota_labels)

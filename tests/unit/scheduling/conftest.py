@@ -7,9 +7,9 @@ from typing import Callable
 import pulumi
 import pytest
 
-from components.scheduling.backend import SchedulingPlan
-from components.scheduling.plans import scheduling_plan
-from components.settings import Settings
+from airflow_kit_platform.scheduling.backend import SchedulingPlan
+from airflow_kit_platform.scheduling.plans import scheduling_plan
+from airflow_kit_platform.settings import Settings
 from tests.unit.scheduling.scheduling_stacks import STYLES, settings_for
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Optional
 
-from components.settings import Settings, load_settings
+from airflow_kit_platform.settings import Settings, load_settings
 
 STACK = "test"
 NAMESPACE = "airflow"

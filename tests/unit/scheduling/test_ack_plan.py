@@ -9,14 +9,14 @@ import jsonschema
 import pytest
 import yaml
 
-from components.config_reader import ConfigError
-from components.airflow.values import build_values
-from components.preflight import ClusterReader, enabled_extensions, problems
-from components.scheduling import ack
-from components.scheduling.plans import scheduling_notes, scheduling_plan
-from components.settings import load_settings
-from components.workloads import team_namespaces
-from components.workloads.pod_templates import render_pod_templates
+from airflow_kit_platform.config_reader import ConfigError
+from airflow_kit_platform.airflow.values import build_values
+from airflow_kit_platform.preflight import ClusterReader, enabled_extensions, problems
+from airflow_kit_platform.scheduling import ack
+from airflow_kit_platform.scheduling.plans import scheduling_notes, scheduling_plan
+from airflow_kit_platform.settings import load_settings
+from airflow_kit_platform.workloads import team_namespaces
+from airflow_kit_platform.workloads.pod_templates import render_pod_templates
 from tests.contract.reference import closed_schema, kit_crd_schema
 from tests.unit.scheduling.scheduling_stacks import NAMESPACE, STACK, flat_teams, raw_stack, settings_for, team
 

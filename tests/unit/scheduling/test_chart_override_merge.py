@@ -11,8 +11,8 @@ import json
 import pulumi
 import yaml
 
-from components.scheduling import CHART_OVERRIDE_ANNOTATION, koordinator
-from components.scheduling.layer import CRD_TYPE, chart_transform, merge_config_text, merge_documents
+from airflow_kit_platform.scheduling import CHART_OVERRIDE_ANNOTATION, koordinator
+from airflow_kit_platform.scheduling.layer import CRD_TYPE, chart_transform, merge_config_text, merge_documents
 from tests.unit.scheduling.scheduling_stacks import NAMESPACE, settings_for
 
 CHART_SCHEDULER_CONFIG = """\

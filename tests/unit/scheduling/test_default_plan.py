@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.scheduling import TEAM_LABEL, format_quantity, sum_quantities
-from components.scheduling import default
-from components.quantities import parse_quantity
+from airflow_kit_platform.scheduling import TEAM_LABEL, format_quantity, sum_quantities
+from airflow_kit_platform.scheduling import default
+from airflow_kit_platform.quantities import parse_quantity
 from tests.unit.scheduling.scheduling_stacks import NAMESPACE, flat_teams, settings_for, team
 
 

@@ -7,11 +7,11 @@ import json
 import pytest
 import yaml
 
-from components import versions
-from components.config_reader import ConfigError
-from components.scheduling import CHART_OVERRIDE_ANNOTATION, TEAM_LABEL
-from components.scheduling import koordinator
-from components.scheduling.layer import apply_override
+from airflow_kit_platform import versions
+from airflow_kit_platform.config_reader import ConfigError
+from airflow_kit_platform.scheduling import CHART_OVERRIDE_ANNOTATION, TEAM_LABEL
+from airflow_kit_platform.scheduling import koordinator
+from airflow_kit_platform.scheduling.layer import apply_override
 from tests.unit.scheduling.scheduling_stacks import NAMESPACE, REGISTRY, deep_set, raw_stack, settings_for, team
 
 PARENT = "quota.scheduling.koordinator.sh/parent"
@@ -66,7 +66,7 @@ def test_chart_is_pinned_with_the_registry(plan_of):
 
 def test_chart_version_from_settings():
     raw = deep_set(raw_stack("koordinator"), "scheduler.chartVersion", "1.7.0")
-    from components.settings import load_settings
+    from airflow_kit_platform.settings import load_settings
 
     (chart,) = koordinator.plan(load_settings("test", raw)).charts
     assert chart.version == "1.7.0"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from components import settings as settings_module
-from components.scheduling import TEAM_LABEL
-from components.scheduling.plans import BACKENDS, scheduling_notes, scheduling_plan
+from airflow_kit_platform import settings as settings_module
+from airflow_kit_platform.scheduling import TEAM_LABEL
+from airflow_kit_platform.scheduling.plans import BACKENDS, scheduling_notes, scheduling_plan
 from tests.unit.scheduling.scheduling_stacks import STYLES, settings_for
 
 VOLCANO_GROUPS = ("volcano.sh",)
@@ -66,7 +66,7 @@ def test_backends_are_exclusive():
 
 
 def test_quota_labels_land_on_each_teams_quota_only():
-    from components.scheduling.plans import with_quota_labels
+    from airflow_kit_platform.scheduling.plans import with_quota_labels
 
     plan = scheduling_plan(settings_for("koordinator"))
     labelled = with_quota_labels(plan, {"etl": {"koord-queue/queue-policy": "Priority", TEAM_LABEL: "other"},

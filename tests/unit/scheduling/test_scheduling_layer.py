@@ -13,9 +13,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.scheduling import layer as layer_module
-from components.scheduling.layer import SchedulingLayer
-from components.scheduling.plans import scheduling_plan
+from airflow_kit_platform.scheduling import layer as layer_module
+from airflow_kit_platform.scheduling.layer import SchedulingLayer
+from airflow_kit_platform.scheduling.plans import scheduling_plan
 from tests.unit.scheduling.scheduling_stacks import REGISTRY, settings_for
 
 CHART = "kubernetes:helm.sh/v4:Chart"

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from components.scheduling.plans import scheduling_plan
-from components.settings import load_settings
+from airflow_kit_platform.scheduling.plans import scheduling_plan
+from airflow_kit_platform.settings import load_settings
 from tests.unit.scheduling.scheduling_stacks import STYLES, generated_teams, raw_stack, settings_for
 
 ROUNDS = 20

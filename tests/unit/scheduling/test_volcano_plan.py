@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components import versions
-from components.config_reader import ConfigError
-from components.scheduling import TEAM_LABEL
-from components.scheduling import volcano
-from components.scheduling.teams import PRIORITY_VALUES
+from airflow_kit_platform import versions
+from airflow_kit_platform.config_reader import ConfigError
+from airflow_kit_platform.scheduling import TEAM_LABEL
+from airflow_kit_platform.scheduling import volcano
+from airflow_kit_platform.scheduling.teams import PRIORITY_VALUES
 from tests.unit.scheduling.scheduling_stacks import NAMESPACE, PROMETHEUS, flat_teams, raw_stack, settings_for, team
 
 EXPECTED_QUEUES = {

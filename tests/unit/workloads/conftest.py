@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import Settings
+from airflow_kit_platform.settings import Settings
 from workload_cases import MARK_STYLES, make_settings
 
 

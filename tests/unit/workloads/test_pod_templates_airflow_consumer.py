@@ -22,7 +22,7 @@ import textwrap
 import pytest
 import yaml
 
-from components.workloads import pod_templates as pt
+from airflow_kit_platform.workloads import pod_templates as pt
 from workload_cases import MARK_STYLES, make_settings, marks_for
 
 

@@ -10,9 +10,9 @@ import sys
 import pytest
 import yaml
 
-from components.scheduling.backend import PodMarks
-from components.workloads import pod_templates as pt
-from components.airflow.chart_names import ChartNames, SecretNames
+from airflow_kit_platform.scheduling.backend import PodMarks
+from airflow_kit_platform.workloads import pod_templates as pt
+from airflow_kit_platform.airflow.chart_names import ChartNames, SecretNames
 from workload_cases import LEAVES, MARK_STYLES, make_settings, marks_for
 
 DAGS = pathlib.Path(__file__).resolve().parents[3] / "dags"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pathlib
 import pytest
 
-from components.quantities import parse_quantity
-from components.workloads.overhead import MI, standard_task_footprints
-from components.workloads.worker_image import load_stack_settings
+from airflow_kit_platform.quantities import parse_quantity
+from airflow_kit_platform.workloads.overhead import MI, standard_task_footprints
+from airflow_kit_platform.workloads.worker_image import load_stack_settings
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 MEASURED_TASK_PROCESS = "274Mi"  # peak RSS of `airflow tasks test` here (tests/dags prints it each run)

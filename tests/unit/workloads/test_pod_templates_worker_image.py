@@ -11,8 +11,8 @@ import sys
 import pytest
 import yaml
 
-from components import versions
-from components.workloads import worker_image as wi
+from airflow_kit_platform import versions
+from airflow_kit_platform.workloads import worker_image as wi
 from workload_cases import FULL_STACK, make_settings
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
@@ -152,7 +152,7 @@ def test_command_runs_as_a_module(tmp_path):
                    ' "image": "r.example.com/solo-worker:1", "businessImage": "r.example.com/solo:1"}]'  # JSON string
     raw["defaultTeam"] = "solo"
     _write_stack(stacks, "json", raw)
-    done = subprocess.run([sys.executable, "-m", "components.workloads.worker_image", "--stack", "json",
+    done = subprocess.run([sys.executable, "-m", "airflow_kit_platform.workloads.worker_image", "--stack", "json",
                            "--out", str(tmp_path / "out"), "--stacks-dir", str(stacks)],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -163,7 +163,7 @@ def test_command_runs_as_a_module(tmp_path):
 def test_command_reports_bad_config_in_one_line(tmp_path):
     stacks = tmp_path / "stacks"
     _write_stack(stacks, "bad", {**FULL_STACK, "scheduler": {"backend": "kube-batch"}})
-    done = subprocess.run([sys.executable, "-m", "components.workloads.worker_image", "--stack", "bad",
+    done = subprocess.run([sys.executable, "-m", "airflow_kit_platform.workloads.worker_image", "--stack", "bad",
                            "--out", str(tmp_path / "out"), "--stacks-dir", str(stacks)],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode != 0

@@ -8,8 +8,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Mapping
 
-from components.scheduling.backend import PodMarks
-from components.settings import Settings, load_settings
+from airflow_kit_platform.scheduling.backend import PodMarks
+from airflow_kit_platform.settings import Settings, load_settings
 
 FULL_STACK: dict[str, Any] = {
     "namespace": "data-airflow",

@@ -1,0 +1,134 @@
+"""The Airflow release: its secrets (generated or given, always Pulumi secrets) and the chart."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from airflow_kit_platform import versions
+from airflow_kit_platform.airflow import values as chart_values
+from airflow_kit_platform.airflow.generated_secrets import GeneratedSecret
+from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
+from airflow_kit_platform.settings import Settings
+
+
+class AirflowSecrets(pulumi.ComponentResource):
+    """Fernet key, API and JWT secrets, DB and Redis passwords as Kubernetes Secrets.
+
+    A value given in stack config (`pulumi config set --secret fernetKey ...`) wins;
+    otherwise it is generated once (GeneratedSecret: no provider plugin needed) and kept in
+    (encrypted) state.
+    """
+
+    def __init__(self, name: str, settings: Settings, given: Mapping[str, Optional[pulumi.Output]],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("airflow-kit:airflow:Secrets", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        def given_or(key: str, make) -> pulumi.Output[str]:
+            value = given.get(key)
+            return pulumi.Output.secret(value if value is not None else make())
+
+        def generated(name: str, length: int = 24, kind: str = "alphanumeric") -> pulumi.Output[str]:
+            return GeneratedSecret(name, kind=kind, length=length, opts=child).value
+
+        fernet = given_or("fernetKey", lambda: generated("fernet-key", 32, kind="fernet"))
+        api_key = given_or("apiSecretKey", lambda: generated("api-secret-key", 32))
+        jwt = given_or("jwtSecret", lambda: generated("jwt-secret", 64))
+        db_password = given_or("dbPassword", lambda: generated("postgres-password"))
+
+        data: dict[str, dict[str, pulumi.Output[str]]] = {
+            SecretNames.fernet_key: {"fernet-key": fernet},
+            SecretNames.api_secret_key: {"api-secret-key": api_key},
+            SecretNames.jwt_secret: {"jwt-secret": jwt},
+            SecretNames.metadata: {"connection": db_password.apply(
+                lambda pw: chart_values.metadata_connection(settings, pw))},
+        }
+        if settings.database.mode == "bundled":
+            data[SecretNames.postgresql_auth] = {"postgres-password": db_password}
+        if chart_values.uses_celery(settings):
+            redis_password = given_or("redisPassword", lambda: generated("redis-password"))
+            data[SecretNames.redis_password] = {"password": redis_password}
+            data[SecretNames.broker_url] = {"connection": redis_password.apply(
+                lambda pw: chart_values.broker_url(settings, pw))}
+            data[SecretNames.result_backend] = {"connection": db_password.apply(
+                lambda pw: chart_values.result_backend_connection(settings, pw))}
+        # The web admin's password (FAB's user job or SimpleAuthManager's users file).
+        self.admin_password = given_or("adminPassword", lambda: generated("admin-password", 20))
+        data[SecretNames.admin_password] = {chart_values.ADMIN_PASSWORD_KEY: self.admin_password}
+        if settings.airflow.auth_manager == "simple":
+            data[SecretNames.admin_password][chart_values.SIMPLE_AUTH_PASSWORDS_KEY] = \
+                self.admin_password.apply(chart_values.simple_auth_passwords)
+        if chart_values.uses_pgbouncer(settings):
+            data[SecretNames.pgbouncer_config] = {
+                "pgbouncer.ini": pulumi.Output.secret(chart_values.pgbouncer_ini(settings)),
+                "users.txt": db_password.apply(lambda pw: chart_values.pgbouncer_users(settings, pw)),
+            }
+            data[SecretNames.pgbouncer_stats] = {"connection": db_password.apply(
+                lambda pw: chart_values.pgbouncer_stats_connection(settings, pw))}
+
+        self.secret_names = sorted(data)
+        self.secrets = [
+            k8s.core.v1.Secret(
+                name,
+                metadata={"name": name, "namespace": settings.namespace,
+                          "labels": {"app.kubernetes.io/managed-by": "airflow-kit"}},
+                type="Opaque",
+                string_data={key: pulumi.Output.secret(value) for key, value in entries.items()},
+                opts=child,
+            )
+            for name, entries in sorted(data.items())
+        ]
+        self.register_outputs({"secretNames": self.secret_names})
+
+
+class AirflowRelease(pulumi.ComponentResource):
+    """The official chart with the kit's values; secrets are created first and referenced by name."""
+
+    def __init__(self, name: str, settings: Settings, *, given_secrets: Mapping[str, Optional[pulumi.Output]],
+                 pod_template: Optional[str], pod_templates_configmap: Optional[str],
+                 extra_config: Mapping[str, Mapping[str, Any]],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("airflow-kit:airflow:Release", name, None, opts)
+        self.values = chart_values.build_values(
+            settings, pod_template=pod_template, extra_config=extra_config,
+            pod_templates_configmap=pod_templates_configmap)
+        self.secrets = AirflowSecrets(f"{name}-secrets", settings, given_secrets,
+                                      opts=pulumi.ResourceOptions(parent=self))
+        chart_depends: list[pulumi.Resource] = [self.secrets]
+        volume = settings.airflow.logs_volume
+        if volume is not None:
+            spec: dict[str, Any] = {"accessModes": [volume.access_mode],
+                                    "resources": {"requests": {"storage": volume.size}}}
+            if volume.storage_class:
+                spec["storageClassName"] = volume.storage_class
+            chart_depends.append(k8s.core.v1.PersistentVolumeClaim(
+                LOGS_VOLUME_CLAIM,
+                metadata={"name": LOGS_VOLUME_CLAIM, "namespace": settings.namespace,
+                          "labels": {"app.kubernetes.io/managed-by": "airflow-kit"},
+                          # WaitForFirstConsumer classes bind when the first component starts.
+                          "annotations": {"pulumi.com/skipAwait": "true"}},
+                spec=spec, opts=pulumi.ResourceOptions(parent=self)))
+        self.chart: Optional[k8s.helm.v4.Chart] = None
+        if settings.airflow.install:
+            if settings.airflow.chart_path:
+                source: dict[str, Any] = {"chart": settings.airflow.chart_path}
+            else:
+                source = {"chart": "airflow", "version": versions.AIRFLOW_CHART_VERSION,
+                          "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=versions.AIRFLOW_CHART_REPO)}
+            self.chart = k8s.helm.v4.Chart(
+                RELEASE,
+                name=RELEASE,
+                namespace=settings.namespace,
+                values=self.values,
+                **source,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=chart_depends),
+            )
+        self.api_server_service = f"{CHART.api_server_service}.{settings.namespace}.svc:{API_SERVER_PORT}"
+        self.register_outputs({
+            "chart": "airflow" if self.chart else None,
+            "chartVersion": versions.AIRFLOW_CHART_VERSION if self.chart else None,
+            "apiServerService": self.api_server_service,
+        })

@@ -1,0 +1,339 @@
+"""Settings -> values for the official Airflow chart (pure; validated against its schema).
+
+Every secret is referenced by name (`*SecretName`): the chart never generates one, so the
+values hold no secret text, a second `pulumi up` renders the same objects (no random
+churn from the chart's `randAlphaNum`), and Pulumi keeps the secrets encrypted in state.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Optional
+
+from airflow_kit_platform import versions
+from airflow_kit_platform.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
+from airflow_kit_platform.settings import Settings
+
+POD_TEMPLATES_VOLUME = "airflow-kit-pod-templates"
+
+
+def uses_celery(settings: Settings) -> bool:
+    return "CeleryExecutor" in settings.airflow.executors
+
+
+def uses_pgbouncer(settings: Settings) -> bool:
+    return settings.database.mode == "external" and settings.database.pgbouncer
+
+
+def merge_config(*blocks: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Merge airflow.cfg blocks ({section: {key: value}}); later blocks win."""
+    merged: dict[str, dict[str, Any]] = {}
+    for block in blocks:
+        for section, entries in block.items():
+            merged.setdefault(section, {}).update(entries)
+    return merged
+
+
+# A task's Execution API token must outlive its wait in the queue plus its pod's start.
+POD_START_MARGIN_SECONDS = 900
+MAX_QUEUED_CHECK_INTERVAL_SECONDS = 120  # Airflow's default check interval
+
+
+def queue_wait_config(wait_seconds: int) -> dict[str, dict[str, Any]]:
+    """Airflow's clocks for a task whose pod waits `wait_seconds` for its quota.
+
+    * `[scheduler] task_queued_timeout`: a task queued longer is revoked (its pod deleted).
+    * `[scheduler] num_stuck_in_queued_retries` 0: Airflow would otherwise requeue it twice,
+      each time deleting the Pending pod (losing its place in the batch queue) and waiting the
+      timeout again, before failing it without its retries: one wait, then a clear failure.
+    * `[scheduler] task_queued_timeout_check_interval`: a tenth of the wait (at most Airflow's
+      120 s), so the failure comes close to the wait.
+    * `[execution_api] jwt_expiration_time`: the token is minted when the task is queued; a pod
+      that starts after it expired fails with 403 "Signature has expired".
+    """
+    return {
+        "scheduler": {
+            "task_queued_timeout": float(wait_seconds),
+            "task_queued_timeout_check_interval": float(
+                max(5, min(MAX_QUEUED_CHECK_INTERVAL_SECONDS, wait_seconds // 10))),
+            "num_stuck_in_queued_retries": 0,
+        },
+        "execution_api": {"jwt_expiration_time": wait_seconds + POD_START_MARGIN_SECONDS},
+    }
+
+
+def airflow_config(settings: Settings, extra: Mapping[str, Mapping[str, Any]] = {}) -> dict[str, dict[str, Any]]:
+    """The chart's `config` (airflow.cfg). `[core] executor` is left to the chart's `executor`."""
+    concurrency = settings.airflow.concurrency
+    base: dict[str, dict[str, Any]] = {
+        "core": {
+            "parallelism": concurrency.parallelism,
+            "max_active_tasks_per_dag": concurrency.max_active_tasks_per_dag,
+            "max_active_runs_per_dag": concurrency.max_active_runs_per_dag,
+            "load_examples": "False",
+            "execution_api_server_url": CHART.execution_api_url(settings.namespace),
+        },
+        "celery": {"worker_concurrency": concurrency.worker_concurrency},
+        **queue_wait_config(settings.scheduler.max_queue_wait_seconds),
+    }
+    if "KubernetesExecutor" in settings.airflow.executors:
+        base["kubernetes_executor"] = {
+            "worker_pods_creation_batch_size": concurrency.worker_pods_creation_batch_size,
+            "namespace": settings.namespace,
+            # The chart fills these with its Airflow image, which would override every team
+            # template's fused image for tasks without an image override; blank = template wins.
+            "worker_container_repository": "",
+            "worker_container_tag": "",
+        }
+        if concurrency.task_publish_max_retries:
+            base["kubernetes_executor"]["task_publish_max_retries"] = concurrency.task_publish_max_retries
+        if settings.team_namespaces:
+            # Team pods run in their teams' namespaces; the executor watches exactly those
+            # (and its own, where a task without a team override lands), not the whole cluster.
+            base["kubernetes_executor"].update({
+                "multi_namespace_mode": "True",
+                "multi_namespace_mode_namespace_list": ",".join(
+                    [settings.namespace] + settings.task_namespaces()),
+            })
+    return merge_config(base, extra)
+
+
+def build_values(settings: Settings, *, pod_template: Optional[str] = None,
+                 extra_config: Mapping[str, Mapping[str, Any]] = {},
+                 pod_templates_configmap: Optional[str] = None) -> dict[str, Any]:
+    """The complete values dict for the Airflow chart of one stack."""
+    airflow = settings.airflow
+    celery = uses_celery(settings)
+    bundled = settings.database.mode == "bundled"
+    values: dict[str, Any] = {
+        "executor": airflow.executor,
+        "airflowVersion": versions.AIRFLOW_VERSION,
+        "defaultAirflowRepository": airflow.image_repository,
+        "defaultAirflowTag": airflow.image_tag,
+        "fernetKeySecretName": SecretNames.fernet_key,
+        "apiSecretKeySecretName": SecretNames.api_secret_key,
+        "jwtSecretName": SecretNames.jwt_secret,
+        "data": {"metadataSecretName": SecretNames.metadata},
+        "config": airflow_config(settings, extra_config),
+        # helm.v4.Chart renders client-side and does not run Helm hooks.
+        "migrateDatabaseJob": {"useHelmHooks": False, "applyCustomEnv": False},
+        "createUserJob": {"useHelmHooks": False, "applyCustomEnv": False},
+        "apiServer": {"replicas": airflow.api_server_replicas},
+        "dagProcessor": {"enabled": True},
+        "triggerer": {"enabled": True},  # deferrable operators free worker slots
+        "allowJobLaunching": airflow.job_tasks,
+        # The pod and Job launcher roles become ClusterRoles: tasks run in their teams' namespaces.
+        "multiNamespaceMode": settings.team_namespaces,
+        "postgresql": {"enabled": bundled},
+        "redis": {"enabled": celery},
+        "pgbouncer": {"enabled": uses_pgbouncer(settings)},
+        "workers": _workers(settings),
+    }
+    if bundled:
+        # Bitnami's chart reads the admin password from our Secret instead of values.
+        values["postgresql"]["auth"] = {"existingSecret": SecretNames.postgresql_auth}
+    _image_values(settings, values)
+    if airflow.auth_manager == "simple":
+        _simple_auth_values(settings, values)
+    else:
+        _fab_admin_values(values)
+    if airflow.logs_volume is not None:
+        values["logs"] = {"persistence": {"enabled": True, "existingClaim": LOGS_VOLUME_CLAIM}}
+    if not airflow.statsd:
+        values["statsd"] = {"enabled": False}
+    if celery:
+        values["data"]["resultBackendSecretName"] = SecretNames.result_backend
+        values["data"]["brokerUrlSecretName"] = SecretNames.broker_url
+        values["redis"]["passwordSecretName"] = SecretNames.redis_password
+    if uses_pgbouncer(settings):
+        values["pgbouncer"].update({
+            "configSecretName": SecretNames.pgbouncer_config,
+            "metricsExporterSidecar": {"statsSecretName": SecretNames.pgbouncer_stats},
+            "sslmode": settings.database.sslmode,
+        })
+    if airflow.dag_source == "gitSync" and airflow.git_sync is not None:
+        git_sync: dict[str, Any] = {
+            "enabled": True,
+            "repo": airflow.git_sync.repo,
+            "branch": airflow.git_sync.branch,
+            "subPath": airflow.git_sync.sub_path,
+            "period": airflow.git_sync.period,
+        }
+        if airflow.git_sync.credentials_secret:
+            git_sync["credentialsSecret"] = airflow.git_sync.credentials_secret
+        values["dags"] = {"gitSync": git_sync}
+    if pod_templates_configmap is not None:
+        from airflow_kit_platform.workloads.pod_templates import KUBERNETES_DEFAULT_CONNECTION_ENV, POD_TEMPLATES_DIR
+
+        values["volumes"] = [{"name": POD_TEMPLATES_VOLUME, "configMap": {"name": pod_templates_configmap}}]
+        values["volumeMounts"] = [{"name": POD_TEMPLATES_VOLUME, "mountPath": POD_TEMPLATES_DIR,
+                                   "readOnly": True}]
+        values["env"] = [{"name": "AIRFLOW_KIT_POD_TEMPLATES_DIR", "value": POD_TEMPLATES_DIR},
+                         dict(KUBERNETES_DEFAULT_CONNECTION_ENV)]
+    if pod_template is not None:
+        values["podTemplate"] = pod_template
+    return values
+
+
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+ADMIN_USER = "admin"
+ADMIN_PASSWORD_KEY = "password"  # key of SecretNames.admin_password
+ADMIN_PASSWORD_ENV = "AIRFLOW_KIT_ADMIN_PASSWORD"
+SIMPLE_AUTH_DIR = "/opt/airflow/simple-auth"
+SIMPLE_AUTH_PASSWORDS_KEY = "passwords.json"
+
+
+def simple_auth_passwords(password: str) -> str:
+    """The SimpleAuthManager's users file: {"<user>": "<password>"}."""
+    return json.dumps({ADMIN_USER: password})
+
+
+def _simple_auth_values(settings: Settings, values: dict[str, Any]) -> None:
+    """SimpleAuthManager with the admin password from the kit's Secret. The manager opens its
+    users file for writing at start, so the api-server gets a copy of the Secret's file in an
+    emptyDir (an init container copies it) instead of the read-only Secret mount."""
+    from airflow_kit_platform.workloads.pod_templates import airflow_image
+
+    values["config"].setdefault("core", {}).update({
+        "auth_manager": SIMPLE_AUTH_MANAGER,
+        "simple_auth_manager_users": f"{ADMIN_USER}:admin",
+        "simple_auth_manager_passwords_file": f"{SIMPLE_AUTH_DIR}/{SIMPLE_AUTH_PASSWORDS_KEY}",
+    })
+    values["createUserJob"]["enabled"] = False  # `airflow users create` is FAB's
+    secret_dir = f"{SIMPLE_AUTH_DIR}-secret"
+    values["apiServer"].update({
+        "extraVolumes": [
+            {"name": "simple-auth-secret", "secret": {"secretName": SecretNames.admin_password}},
+            {"name": "simple-auth", "emptyDir": {}},
+        ],
+        "extraVolumeMounts": [{"name": "simple-auth", "mountPath": SIMPLE_AUTH_DIR}],
+        "extraInitContainers": [{
+            "name": "simple-auth-users",
+            "image": airflow_image(settings),
+            "command": ["cp", f"{secret_dir}/{SIMPLE_AUTH_PASSWORDS_KEY}", f"{SIMPLE_AUTH_DIR}/{SIMPLE_AUTH_PASSWORDS_KEY}"],
+            "volumeMounts": [{"name": "simple-auth-secret", "mountPath": secret_dir, "readOnly": True},
+                             {"name": "simple-auth", "mountPath": SIMPLE_AUTH_DIR}],
+        }],
+    })
+
+
+def _fab_admin_values(values: dict[str, Any]) -> None:
+    """The chart's user job creates the FAB admin with the password from the kit's Secret, read
+    from the environment at run time: no password in values or in the rendered Job (the chart's
+    default is a literal admin/admin)."""
+    values["createUserJob"].update({
+        "env": [{"name": ADMIN_PASSWORD_ENV, "valueFrom": {"secretKeyRef": {
+            "name": SecretNames.admin_password, "key": ADMIN_PASSWORD_KEY}}}],
+        "args": ["bash", "-c", f'exec airflow users create "$@" --password "${ADMIN_PASSWORD_ENV}"', "--",
+                 "--role", "Admin", "--username", ADMIN_USER, "--email", "admin@example.com",
+                 "--firstname", "Airflow", "--lastname", "Admin"],
+    })
+
+
+def split_image(reference: str) -> tuple[str, str]:
+    """`repository:tag` -> (repository, tag); a digest stays with the tag (`tag@sha256:...`)."""
+    name, _, digest = reference.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    repository, tag = (name.rsplit(":", 1) if ":" in last else (name, "latest"))
+    return repository, f"{tag}@{digest}" if digest else tag
+
+
+def _image_values(settings: Settings, values: dict[str, Any]) -> None:
+    """The stack's `images` keys in the chart's shape (the Airflow image is `airflow.image`)."""
+    images = settings.images
+    policy = {"pullPolicy": images.pull_policy} if images.pull_policy else {}
+    chart_images: dict[str, Any] = {}
+    if policy:
+        chart_images["airflow"] = dict(policy)
+        chart_images["pod_template"] = dict(policy)
+    if images.redis:
+        repository, tag = split_image(images.redis)
+        chart_images["redis"] = {"repository": repository, "tag": tag, **policy}
+    if chart_images:
+        values["images"] = chart_images
+    if images.postgres and values["postgresql"]["enabled"]:
+        # The Bitnami subchart joins registry/repository:tag itself.
+        repository, tag = split_image(images.postgres)
+        registry, _, path = repository.partition("/")
+        if not path or not ("." in registry or ":" in registry or registry == "localhost"):
+            registry, path = "docker.io", repository
+        values["postgresql"]["image"] = {"registry": registry, "repository": path, "tag": tag, **policy}
+
+
+def _workers(settings: Settings) -> dict[str, Any]:
+    keda = settings.keda
+    workers: dict[str, Any] = {"replicas": settings.airflow.celery_worker_replicas,
+                               "resources": settings.airflow.celery_worker_resources()}
+    if uses_celery(settings) and keda.enabled:
+        workers["keda"] = {
+            "enabled": True,
+            "minReplicaCount": keda.min_replicas,
+            "maxReplicaCount": keda.max_replicas,
+            "pollingInterval": keda.polling_interval,
+            "cooldownPeriod": keda.cooldown_period,
+            "usePgbouncer": uses_pgbouncer(settings),
+        }
+    return workers
+
+
+# --- connection strings (built from Outputs in release.py; pure here so tests see them) ---
+
+def service_host(settings: Settings, service: str) -> str:
+    return f"{CHART.fullname}-{service}.{settings.namespace}"
+
+
+def metadata_connection(settings: Settings, password: str) -> str:
+    db = settings.database
+    if db.mode == "bundled":
+        return (f"postgresql://postgres:{password}@{service_host(settings, 'postgresql')}:5432/"
+                f"postgres?sslmode=disable")
+    if uses_pgbouncer(settings):
+        return (f"postgresql://{db.user}:{password}@{service_host(settings, 'pgbouncer')}:6543/"
+                f"{RELEASE}-metadata?sslmode=disable")
+    return f"postgresql://{db.user}:{password}@{db.host}:{db.port}/{db.name}?sslmode={db.sslmode}"
+
+
+def result_backend_connection(settings: Settings, password: str) -> str:
+    db = settings.database
+    if uses_pgbouncer(settings):
+        return (f"db+postgresql://{db.user}:{password}@{service_host(settings, 'pgbouncer')}:6543/"
+                f"{RELEASE}-result-backend?sslmode=disable")
+    return "db+" + metadata_connection(settings, password)
+
+
+def broker_url(settings: Settings, redis_password: str) -> str:
+    return f"redis://:{redis_password}@{service_host(settings, 'redis')}:6379/0"
+
+
+def pgbouncer_ini(settings: Settings) -> str:
+    db = settings.database
+    target = f"host={db.host} dbname={db.name} port={db.port}"
+    return "\n".join([
+        "[databases]",
+        f"{RELEASE}-metadata = {target} pool_size=10",
+        f"{RELEASE}-result-backend = {target} pool_size=5",
+        "",
+        "[pgbouncer]",
+        "pool_mode = transaction",
+        "listen_port = 6543",
+        "listen_addr = *",
+        "auth_type = scram-sha-256",
+        "auth_file = /etc/pgbouncer/users.txt",
+        f"stats_users = {db.user}",
+        "ignore_startup_parameters = extra_float_digits",
+        "max_client_conn = 100",
+        "verbose = 0",
+        "log_disconnections = 0",
+        "log_connections = 0",
+        f"server_tls_sslmode = {db.sslmode}",
+        "server_tls_ciphers = normal",
+        "",
+    ])
+
+
+def pgbouncer_users(settings: Settings, password: str) -> str:
+    return f'"{settings.database.user}" "{password}"\n'
+
+
+def pgbouncer_stats_connection(settings: Settings, password: str) -> str:
+    return f"postgresql://{settings.database.user}:{password}@127.0.0.1:6543/pgbouncer?sslmode=disable"

@@ -1,0 +1,116 @@
+"""The Platform: wires every part of one stack, in dependency order.
+
+namespace -> scheduling backend (charts, then quotas/queues) -> job queue -> KEDA ->
+pod templates -> Airflow (secrets, chart) -> pools. Each part is a thin component over
+pure builders; this module only decides order and what is switched on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from airflow_kit_platform import versions
+from airflow_kit_platform.airflow.release import AirflowRelease
+from airflow_kit_platform.airflow.values import ADMIN_USER, merge_config
+from airflow_kit_platform.k8s_objects import create_chart, create_object
+from airflow_kit_platform.keda import keda_chart
+from airflow_kit_platform.queueing.plans import queue_plan
+from airflow_kit_platform.queueing.layer import QueueLayer
+from airflow_kit_platform.scheduling.layer import SchedulingLayer
+from airflow_kit_platform.scheduling.plans import scheduling_plan
+from airflow_kit_platform.settings import Settings
+from airflow_kit_platform.workloads.pod_templates import (default_pod_template_text, pod_templates_configmap,
+                                                render_pod_templates)
+from airflow_kit_platform.workloads.pools import PoolsSync
+from airflow_kit_platform.workloads import team_namespaces
+from airflow_kit_platform.scheduling import ack
+
+
+class Platform(pulumi.ComponentResource):
+    def __init__(self, name: str, settings: Settings, *, given_secrets: Mapping[str, Optional[pulumi.Output]],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        # Every pure plan first, before this component registers: a rule only a backend, the
+        # queue layer or the pod templates know (a reserved queue or quota name) stops the
+        # program with nothing created (program.run turns its ConfigError into one line).
+        plan = scheduling_plan(settings)
+        queues = queue_plan(settings, plan)
+        keda = keda_chart(settings)
+        files = render_pod_templates(settings, plan.pod_marks)
+        configmap = pod_templates_configmap(settings, files)
+        default_template = default_pod_template_text(settings, plan.pod_marks)
+
+        super().__init__("airflow-kit:index:Platform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # The team quotas live in this namespace: deleting it would take the retained quotas
+        # with it, so it is retained whenever queues and quotas are (scheduler.retainQueues).
+        self.namespace = k8s.core.v1.Namespace(
+            "namespace", metadata={"name": settings.namespace,
+                                   "labels": {"app.kubernetes.io/part-of": "airflow-kit"}},
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.scheduler.retain_queues))
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+
+        # Team namespaces come before the scheduling layer: a backend may place objects in them.
+        self.team_namespaces = None
+        if settings.team_namespaces:
+            self.team_namespaces = team_namespaces.TeamNamespaces("team-namespaces", settings, configmap,
+                                                                  opts=child)
+            in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.team_namespaces])
+
+        self.scheduling = SchedulingLayer("scheduling", settings, plan, opts=in_namespace,
+                                          quota_labels=queues.quota_labels)
+
+        self.queue = QueueLayer("queue", settings, queues,
+                                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, self.scheduling]))
+
+        self.keda = create_chart(keda, opts=child) if keda else None
+
+        self.pod_templates = create_object(configmap, opts=in_namespace)
+
+        airflow_depends: list[pulumi.Resource] = [self.namespace, self.pod_templates, self.scheduling, self.queue]
+        if self.keda is not None:
+            airflow_depends.append(self.keda)
+        self.airflow = AirflowRelease(
+            "airflow", settings,
+            given_secrets=given_secrets,
+            pod_template=default_template,
+            pod_templates_configmap=configmap["metadata"]["name"],
+            extra_config=merge_config(plan.airflow_config, queues.airflow_config),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=airflow_depends))
+
+        self.pools = PoolsSync("pools", settings, opts=pulumi.ResourceOptions(
+            parent=self, depends_on=[self.airflow]))
+
+        if self.team_namespaces is not None and self.airflow.chart is not None:
+            team_namespaces.TeamAirflowConfig("team-airflow-config", self.team_namespaces, self.airflow.chart,
+                                              opts=pulumi.ResourceOptions(parent=self, depends_on=[self.airflow]))
+
+        installed = [chart.release for chart in plan.charts] + [chart.release for chart in queues.charts]
+        if keda is not None:
+            installed.append("keda")
+        if settings.airflow.install:
+            installed.append("airflow")
+        self.outputs: dict[str, Any] = {
+            "namespace": settings.namespace,
+            "apiServerService": self.airflow.api_server_service,
+            "executors": settings.airflow.executor,
+            "scheduler": settings.scheduler.backend,
+            "schedulerName": settings.scheduler.scheduler_name,
+            "queue": settings.queue.backend,
+            "installedCharts": installed,
+            "airflowChartVersion": versions.AIRFLOW_CHART_VERSION,
+            "teams": [team.name for team in settings.teams.leaves()],
+            "pools": [pool.name for pool in settings.all_pools()],
+            "podTemplates": sorted(files),
+            "taskNamespaces": settings.task_namespaces(),
+        }
+        if settings.scheduler.backend == "ack":
+            # What to merge into the cluster's tree when its admin owns it (also written to a file).
+            self.outputs["quotaSubtree"] = ack.quota_subtree(settings)
+        # `pulumi stack output adminPassword --show-secrets`.
+        self.outputs["adminUser"] = ADMIN_USER
+        self.outputs["adminPassword"] = self.airflow.secrets.admin_password
+        self.register_outputs(self.outputs)

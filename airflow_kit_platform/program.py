@@ -1,0 +1,63 @@
+"""The Pulumi program: config -> settings -> Platform -> stack outputs.
+
+Bad config, and a chart that cannot be fetched (airflow_kit_platform/chart_source.py), stop here with
+`pulumi.RunError` (Pulumi prints the message without a traceback) before any resource is
+registered.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pulumi
+
+from airflow_kit_platform.config_reader import ConfigError
+from airflow_kit_platform.settings import Settings, load_settings
+from airflow_kit_platform.stack_config import read_secrets, read_stack_config
+
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load() -> Settings:
+    try:
+        stack, raw, secret_keys = read_stack_config()
+        return load_settings(stack, raw, secret_keys)
+    except ConfigError as error:
+        raise pulumi.RunError(str(error)) from None
+
+
+def run(preflight: bool = True):
+    """`preflight=False` skips the checks that reach outside the program (the mocked unit tier)."""
+    settings = load()
+    from airflow_kit_platform import chart_source
+    from airflow_kit_platform.platform import Platform  # imported late: config errors need none of it
+
+    from airflow_kit_platform import preflight as cluster_preflight
+
+    try:  # Platform builds its plans before it registers anything (backend rules)
+        if preflight:
+            chart_source.check(settings)
+            cluster_preflight.check(settings)
+        platform = Platform("airflow-kit", settings, given_secrets=read_secrets())
+    except (ConfigError, cluster_preflight.PreflightError) as error:
+        raise pulumi.RunError(str(error)) from None
+    for name, value in platform.outputs.items():
+        pulumi.export(name, value)
+    if settings.scheduler.backend == "ack" and settings.scheduler.quota_tree.owner == "admin":
+        write_quota_subtree(settings)
+    return platform
+
+
+def write_quota_subtree(settings) -> str:
+    """The kit's ElasticQuotaTree subtree as a file, for the admin who owns the cluster's tree."""
+    import yaml
+
+    from airflow_kit_platform.scheduling import ack
+
+    path = os.path.join(PROJECT_DIR, ack.subtree_file(settings))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(f"# Stack {settings.stack}: add this node under the root of {ack.TREE_NAMESPACE}'s "
+                  "ElasticQuotaTree (root min and max must hold its min and max).\n")
+        yaml.safe_dump(ack.quota_subtree(settings), out, sort_keys=False)
+    return path

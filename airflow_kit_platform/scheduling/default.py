@@ -1,0 +1,148 @@
+"""The default backend: kube-scheduler places task pods; plain Kubernetes bounds them.
+
+kube-scheduler has no notion of teams, queues or borrowing, so the team tree can only be
+enforced as a whole: one ResourceQuota caps what all task pods of the Airflow namespace
+request together, and pods it refuses are re-submitted by KubernetesExecutor
+(`task_publish_max_retries`). Per-team shares are kept by Airflow's team pools.
+
+Decisions (each one has a test):
+- ResourceQuota `airflow-kit-tasks`: `requests.<resource>` = the sum of the top-level
+  teams' `max`. A parent's `max` bounds its whole subtree, so the top level is the
+  tightest ceiling the tree states; the sum of the leaves' `max` would overstate it
+  whenever children may each burst up to their parent's ceiling. Only resources some
+  top-level team bounds are quota'd (a top-level team without e.g. a GPU max adds 0).
+- The quota counts task pods only: `scopeSelector` on the kit's PriorityClasses. A plain
+  ResourceQuota would also count the Airflow scheduler, API server, Celery workers and
+  the bundled database, which share the namespace, and starve them.
+- With `teamNamespaces`, each team's namespace gets the same pair for that team alone
+  (its max, its task requests): pods there escape the stack namespace's quota.
+- LimitRange `airflow-kit-task-defaults`: `defaultRequest` = the default team's task
+  requests, so a task whose `pod_override` replaced `resources` without a request is not
+  refused by the quota (FACTS: `resources` is replaced whole). No default *limits*: the
+  LimitRange applies to the whole namespace, and the default team's memory limit would
+  be imposed on Airflow components the chart leaves unlimited (and OOM-kill them).
+  Consequence to know: chart components without requests get these requests too.
+- PriorityClasses `<namespace>-<tier>` (values from teams.PRIORITY_VALUES) for the tiers
+  leaf teams use, with `preemptionPolicy: Never`: under kube-scheduler a task pod at 9000
+  would otherwise evict any lower-priority pod of the cluster, other tenants' included.
+  The value still orders the pending queue.
+- `[kubernetes_executor] task_publish_max_retries`: the stack's value when set (non-zero;
+  -1 retries forever), else DEFAULT_PUBLISH_RETRIES.
+
+The PriorityClass builder here is plain Kubernetes and is reused by the Volcano backend.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from airflow_kit_platform.scheduling import PART_OF_LABELS, TEAM_LABEL, cluster_name, part_of, sum_quantities
+from airflow_kit_platform.scheduling.backend import PodMarks, SchedulingPlan
+from airflow_kit_platform.scheduling.teams import PRIORITY_VALUES, Team, TeamTree
+
+if TYPE_CHECKING:  # settings imports the scheduling package: no runtime import
+    from airflow_kit_platform.settings import Settings
+
+BACKEND = "default"
+SCHEDULER_NAME = "default-scheduler"
+RESOURCE_QUOTA_NAME = "airflow-kit-tasks"
+LIMIT_RANGE_NAME = "airflow-kit-task-defaults"
+DEFAULT_PUBLISH_RETRIES = 3
+# Resource names a ResourceQuota accepts as `requests.<name>` for the team model's resources.
+QUOTA_KEYS = {"cpu": "requests.cpu", "memory": "requests.memory",
+              "nvidia.com/gpu": "requests.nvidia.com/gpu", "ephemeral-storage": "requests.ephemeral-storage"}
+
+
+def priority_class_name(namespace: str, tier: str) -> str:
+    """PriorityClasses are cluster-scoped: each stack has its own (see cluster_name)."""
+    return cluster_name(namespace, tier)
+
+
+def used_tiers(teams: TeamTree) -> list[str]:
+    """Priority tiers of the teams that run tasks (leaves), in PRIORITY_VALUES order."""
+    used = {team.priority for team in teams.leaves()}
+    return [tier for tier in PRIORITY_VALUES if tier in used]
+
+
+def priority_classes(namespace: str, teams: TeamTree,
+                     preemption_policy: Optional[str] = None) -> list[dict[str, Any]]:
+    """One `<namespace>-<tier>` PriorityClass per tier in use (cluster-scoped)."""
+    classes = []
+    for tier in used_tiers(teams):
+        manifest: dict[str, Any] = {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": priority_class_name(namespace, tier), "labels": dict(PART_OF_LABELS)},
+            "value": PRIORITY_VALUES[tier],
+            "globalDefault": False,
+            "description": f"airflow-kit task pods of priority tier '{tier}'",
+        }
+        if preemption_policy is not None:
+            manifest["preemptionPolicy"] = preemption_policy
+        classes.append(manifest)
+    return classes
+
+
+def resource_quota(settings: "Settings", team: Optional[Team] = None) -> dict[str, Any]:
+    """The stack's namespace: the top-level teams' max added up; a team's own namespace
+    (`teamNamespaces`): that team's max."""
+    bounding = [team] if team is not None else settings.teams.children(None)
+    hard: dict[str, str] = {}
+    for resource, key in QUOTA_KEYS.items():
+        values = [each.max[resource] for each in bounding if resource in each.max]
+        if values:
+            hard[key] = sum_quantities(resource, values)
+    namespace = settings.task_namespace(team.name) if team is not None else settings.namespace
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": RESOURCE_QUOTA_NAME, "namespace": namespace, "labels": part_of()},
+        "spec": {
+            "hard": hard,
+            "scopeSelector": {"matchExpressions": [{
+                "scopeName": "PriorityClass",
+                "operator": "In",
+                "values": [priority_class_name(settings.namespace, tier) for tier in used_tiers(settings.teams)],
+            }]},
+        },
+    }
+
+
+def limit_range(settings: "Settings", team: Optional[Team] = None) -> dict[str, Any]:
+    task = (team or settings.teams.get(settings.default_team)).task_resources
+    namespace = settings.task_namespace(team.name) if team is not None else settings.namespace
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": {"name": LIMIT_RANGE_NAME, "namespace": namespace, "labels": part_of()},
+        "spec": {"limits": [{"type": "Container", "defaultRequest": {"cpu": task.cpu, "memory": task.memory}}]},
+    }
+
+
+def publish_retries(settings: "Settings") -> int:
+    configured = settings.airflow.concurrency.task_publish_max_retries
+    return configured if configured != 0 else DEFAULT_PUBLISH_RETRIES
+
+
+def pod_marks(namespace: str, team: Team) -> PodMarks:
+    return PodMarks(scheduler_name=SCHEDULER_NAME, labels={TEAM_LABEL: team.name},
+                    priority_class_name=priority_class_name(namespace, team.priority))
+
+
+def plan(settings: "Settings") -> SchedulingPlan:
+    core = priority_classes(settings.namespace, settings.teams, preemption_policy="Never")
+    core += [resource_quota(settings), limit_range(settings)]
+    if settings.team_namespaces:  # each team's namespace bounds its own pods by its max
+        for team in settings.teams.leaves():
+            core += [resource_quota(settings, team), limit_range(settings, team)]
+    return SchedulingPlan(
+        backend=BACKEND,
+        core_objects=tuple(core),
+        pod_marks={team.name: pod_marks(settings.namespace, team) for team in settings.teams.leaves()},
+        airflow_config={"kubernetes_executor": {"task_publish_max_retries": publish_retries(settings)}},
+    )
+
+
+def notes(settings: "Settings") -> tuple[str, ...]:
+    return (f"default scheduler: one ResourceQuota '{RESOURCE_QUOTA_NAME}' caps all task pods of namespace "
+            f"{settings.namespace}; per-team shares are kept only by Airflow's team pools",)

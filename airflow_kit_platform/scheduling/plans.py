@@ -1,0 +1,71 @@
+"""Pick the scheduling backend of a stack: `scheduler.backend` -> that module's plan.
+
+A backend is a module with `plan(settings) -> SchedulingPlan` and
+`notes(settings) -> tuple[str, ...]` (what the kit could not do for this stack and the
+operator should know). Adding a backend is one module plus one entry in BACKENDS (and
+its name in settings.SCHEDULER_BACKENDS; a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import ModuleType
+from typing import TYPE_CHECKING, Mapping
+
+from airflow_kit_platform.scheduling import TEAM_LABEL, ack, default, koordinator, volcano
+from airflow_kit_platform.scheduling.backend import SchedulingPlan
+
+if TYPE_CHECKING:
+    from airflow_kit_platform.settings import Settings
+
+# Custom resources that stand for one team's share (what other layers call its queue).
+QUEUE_KINDS = ("Queue", "ElasticQuota", "ElasticQuotaTree")
+
+BACKENDS: dict[str, ModuleType] = {
+    "default": default,
+    "koordinator": koordinator,
+    "volcano": volcano,
+    "ack": ack,
+}
+
+
+def backend_module(settings: "Settings") -> ModuleType:
+    try:
+        return BACKENDS[settings.scheduler.backend]
+    except KeyError:  # settings validates the name; this guards a backend added there only
+        raise ValueError(f"no scheduling backend module for {settings.scheduler.backend!r}; "
+                         f"known: {', '.join(BACKENDS)}") from None
+
+
+def scheduling_plan(settings: "Settings") -> SchedulingPlan:
+    """The backend's plan; with `teamNamespaces`, every team's pods carry their namespace
+    (whatever the backend: the DAG helper's pod_override puts the pod there)."""
+    plan = backend_module(settings).plan(settings)
+    if settings.team_namespaces:
+        plan = replace(plan, pod_marks={team: replace(marks, namespace=settings.task_namespace(team))
+                                        for team, marks in plan.pod_marks.items()})
+    return plan
+
+
+def scheduling_notes(settings: "Settings") -> tuple[str, ...]:
+    return tuple(backend_module(settings).notes(settings))
+
+
+def with_quota_labels(plan: SchedulingPlan, labels: Mapping[str, Mapping[str, str]]) -> SchedulingPlan:
+    """The plan with extra labels on each team's queue/quota (by its team label).
+
+    For layers that key off the team's quota, e.g. koord-queue's per-quota queue policy
+    (QueuePlan.quota_labels). The scheduling labels themselves cannot be overridden.
+    """
+    if not labels:
+        return plan
+    resources = []
+    for manifest in plan.custom_resources:
+        team = (manifest["metadata"].get("labels") or {}).get(TEAM_LABEL)
+        extra = labels.get(team) if manifest["kind"] in QUEUE_KINDS and team is not None else None
+        if extra:
+            metadata = dict(manifest["metadata"])
+            metadata["labels"] = {**extra, **metadata["labels"]}
+            manifest = {**manifest, "metadata": metadata}
+        resources.append(manifest)
+    return replace(plan, custom_resources=tuple(resources))

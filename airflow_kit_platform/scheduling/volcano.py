@@ -1,0 +1,209 @@
+"""The Volcano backend: vc-scheduler places task pods through one queue per team.
+
+What the plan holds:
+- the `volcano` chart (pinned unless `scheduler.chartVersion`; `basic.image_registry`
+  from `scheduler.imageRegistry`), only when `scheduler.install`. Its values carry the
+  whole scheduler configuration as `custom.scheduler_config_override` (the chart writes
+  that text verbatim into `volcano-scheduler.conf`: it replaces, not merges, so every
+  plugin the kit relies on is listed):
+  - actions `enqueue, allocate, reclaim, backfill`: `reclaim` takes lent capacity back
+    for a queue below its guaranteed share; `preempt` is left out because every task of
+    a team shares one queue and one priority, so in-queue preemption would only kill
+    running tasks;
+  - tier 1: priority, gang, conformance; tier 2: overcommit (`overcommit-factor` from
+    `scheduler.overcommit.queueOvercommitFactor`: queue admission only), drf, predicates,
+    then `capacity` with `enableHierarchy: true` when the team tree has depth > 1 (only
+    the capacity plugin understands `parent`), else `proportion`; nodeorder; and `usage`
+    (load-aware: integer thresholds cpu/mem from `scheduler.loadAware`) with a top-level
+    `metrics:` section {type: prometheus, address, interval} - or `binpack` when load-aware
+    is off (binpack packs nodes, usage spreads them by real load: they pull apart).
+- one Queue (scheduling.volcano.sh/v1beta1, cluster-scoped, named `<namespace>-<team>`) per team: `weight`,
+  `capability` = max, `reclaimable: true`; the guaranteed share `min` goes where the
+  queue plugin reads it: `deserved` under `capacity` (lendable, reclaimed when needed:
+  Koordinator's `min` semantics; `guarantee` there would reserve it unshareable),
+  `guarantee.resource` under `proportion` (which ignores `deserved` and uses guarantee as
+  the floor of its weight-based share). Nested teams set `parent`, top-level ones
+  `parent: root` in hierarchical mode.
+- pod marks: `schedulerName: volcano`, annotation `scheduling.volcano.sh/queue-name`
+  (Volcano makes the PodGroup of a bare pod), PriorityClass `<namespace>-<tier>`.
+- PriorityClasses `<namespace>-<tier>` for the tiers in use (shared with default.py).
+- Colocation: the chart's `custom.colocation_enable` deploys volcano-agent (a privileged
+  DaemonSet that computes oversubscribed batch resources; nodes join with the label
+  `volcano.sh/colocation=true`). It is set from `scheduler.overcommit.enabled`, and pods
+  of overcommit teams carry `volcano.sh/qos-level: BE` so the agent treats them as
+  offline work. Real node overcommit needs that agent; the `overcommit` plugin alone only
+  admits more PodGroups into a queue.
+
+With `install: false` (a Volcano the kit does not own) only queues, PriorityClasses and
+marks are produced; `scheduler_config()` is the configuration to apply by hand, and
+`notes()` says so.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_kit_platform import versions
+from airflow_kit_platform.config_reader import ConfigError
+from airflow_kit_platform.quantities import parse_quantity
+from airflow_kit_platform.scheduling import TEAM_LABEL, cluster_name, part_of
+from airflow_kit_platform.scheduling.backend import ChartSpec, PodMarks, SchedulingPlan
+from airflow_kit_platform.scheduling.default import priority_class_name, priority_classes
+from airflow_kit_platform.scheduling.teams import Team
+
+if TYPE_CHECKING:
+    from airflow_kit_platform.settings import Settings
+
+BACKEND = "volcano"
+SCHEDULER_NAME = "volcano"
+RELEASE = "volcano"
+SYSTEM_NAMESPACE = "volcano-system"
+QUEUE_API_VERSION = "scheduling.volcano.sh/v1beta1"
+QUEUE_ANNOTATION = "scheduling.volcano.sh/queue-name"
+QOS_ANNOTATION = "volcano.sh/qos-level"
+ROOT_QUEUE = "root"
+# Queues Volcano creates itself (`root` by the scheduler, `default` by the chart).
+RESERVED_QUEUE_NAMES = (ROOT_QUEUE, "default")
+ACTIONS = "enqueue, allocate, reclaim, backfill"
+METRICS_INTERVAL = "30s"
+USAGE_WEIGHT = 5  # the usage plugin's own default score weight
+
+
+def hierarchical(settings: "Settings") -> bool:
+    return any(team.parent is not None for team in settings.teams)
+
+
+def overcommit_teams(settings: "Settings") -> list[Team]:
+    if not settings.scheduler.overcommit.enabled:
+        return []
+    return [team for team in settings.teams.leaves() if team.overcommit]
+
+
+def scheduler_config(settings: "Settings") -> dict[str, Any]:
+    scheduler = settings.scheduler
+    load = scheduler.load_aware
+    queue_plugin: dict[str, Any] = ({"name": "capacity", "enableHierarchy": True} if hierarchical(settings)
+                                    else {"name": "proportion"})
+    second_tier: list[dict[str, Any]] = [
+        {"name": "overcommit", "arguments": {"overcommit-factor": scheduler.overcommit.queue_overcommit_factor}},
+        {"name": "drf", "enablePreemptable": False},
+        {"name": "predicates"},
+        queue_plugin,
+        {"name": "nodeorder"},
+    ]
+    if load.enabled:
+        second_tier.append({
+            "name": "usage",
+            "enablePredicate": True,
+            "arguments": {"usage.weight": USAGE_WEIGHT, "cpu.weight": 1, "memory.weight": 1,
+                          "thresholds": {"cpu": load.cpu_threshold_percent, "mem": load.memory_threshold_percent}},
+        })
+    else:
+        second_tier.append({"name": "binpack"})
+    config: dict[str, Any] = {
+        "actions": ACTIONS,
+        "tiers": [
+            {"plugins": [{"name": "priority"}, {"name": "gang", "enablePreemptable": False},
+                         {"name": "conformance"}]},
+            {"plugins": second_tier},
+        ],
+    }
+    if load.enabled:
+        config["metrics"] = {"type": "prometheus", "address": load.prometheus_address, "interval": METRICS_INTERVAL}
+    return config
+
+
+def scheduler_config_text(settings: "Settings") -> str:
+    import yaml
+
+    return yaml.safe_dump(scheduler_config(settings), sort_keys=False)
+
+
+def chart_spec(settings: "Settings") -> ChartSpec:
+    scheduler = settings.scheduler
+    values: dict[str, Any] = {"custom": {"scheduler_config_override": scheduler_config_text(settings),
+                                         "colocation_enable": scheduler.overcommit.enabled}}
+    if scheduler.image_registry:
+        values["basic"] = {"image_registry": scheduler.image_registry}
+    return ChartSpec(
+        release=RELEASE,
+        chart="volcano",
+        repository=versions.VOLCANO_CHART_REPO,
+        version=scheduler.chart_version or versions.VOLCANO_CHART_VERSION,
+        namespace=SYSTEM_NAMESPACE,
+        values=values,
+        create_namespace=True,
+    )
+
+
+def queue_name(settings: "Settings", team: str) -> str:
+    """Queues are cluster-scoped: `<namespace>-<team>` (see cluster_name)."""
+    return cluster_name(settings.namespace, team)
+
+
+def queue(settings: "Settings", team: Team) -> dict[str, Any]:
+    spec: dict[str, Any] = {"weight": team.weight, "capability": dict(team.max), "reclaimable": True}
+    if hierarchical(settings):
+        spec["deserved"] = dict(team.min)
+        spec["parent"] = queue_name(settings, team.parent) if team.parent else ROOT_QUEUE
+    else:
+        spec["guarantee"] = {"resource": dict(team.min)}
+    return {
+        "apiVersion": QUEUE_API_VERSION,
+        "kind": "Queue",
+        "metadata": {"name": queue_name(settings, team.name), "labels": part_of({TEAM_LABEL: team.name})},
+        "spec": spec,
+    }
+
+
+def pod_marks(settings: "Settings", team: Team, best_effort: bool) -> PodMarks:
+    annotations = {QUEUE_ANNOTATION: queue_name(settings, team.name)}
+    if best_effort:
+        annotations[QOS_ANNOTATION] = "BE"
+    return PodMarks(scheduler_name=SCHEDULER_NAME, labels={TEAM_LABEL: team.name}, annotations=annotations,
+                    priority_class_name=priority_class_name(settings.namespace, team.priority))
+
+
+def validate(settings: "Settings") -> None:
+    """What Volcano would refuse (or silently ignore), said before anything is applied."""
+    for team in settings.teams:
+        if team.name in RESERVED_QUEUE_NAMES:
+            raise ConfigError(settings.stack, f"teams[{team.name}].name", team.name,
+                              f"is a queue Volcano creates itself ({', '.join(RESERVED_QUEUE_NAMES)}); "
+                              "choose another name")
+        if team.parent is None:
+            continue
+        parent = settings.teams.get(team.parent)
+        for resource, ceiling in team.max.items():
+            parent_ceiling = parent.max.get(resource)
+            if parent_ceiling is not None and parse_quantity(ceiling) > parse_quantity(parent_ceiling):
+                # The capacity plugin drops the whole hierarchy ("queue capability is less than
+                # its child queue") and schedules nothing.
+                raise ConfigError(settings.stack, f"teams[{team.name}].max.{resource}", ceiling,
+                                  f"must not exceed its parent '{parent.name}' max.{resource} {parent_ceiling}: "
+                                  "Volcano's capacity plugin rejects a queue tree whose child capability is "
+                                  "above its parent's")
+
+
+def plan(settings: "Settings") -> SchedulingPlan:
+    validate(settings)
+    best_effort = {team.name for team in overcommit_teams(settings)}
+    return SchedulingPlan(
+        backend=BACKEND,
+        charts=(chart_spec(settings),) if settings.scheduler.install else (),
+        custom_resources=tuple(queue(settings, team) for team in settings.teams.depth_first()),
+        core_objects=tuple(priority_classes(settings.namespace, settings.teams)),
+        pod_marks={team.name: pod_marks(settings, team, team.name in best_effort) for team in settings.teams.leaves()},
+    )
+
+
+def notes(settings: "Settings") -> tuple[str, ...]:
+    found = []
+    if not settings.scheduler.install:
+        plugin = "capacity (enableHierarchy: true)" if hierarchical(settings) else "proportion"
+        found.append(f"volcano install: false: the kit does not configure vc-scheduler; its queues need the {plugin} "
+                     "plugin (volcano.scheduler_config_text(settings) prints the kit's configuration)")
+    if settings.scheduler.overcommit.enabled and settings.scheduler.install:
+        found.append("volcano colocation is on (volcano-agent): label the nodes that may run overcommitted tasks "
+                     "with volcano.sh/colocation=true")
+    return tuple(found)

@@ -1,0 +1,108 @@
+"""Every pinned version the kit depends on, in one place.
+
+Charts, images, Python packages and the toolchain built by scripts/tools.sh all read
+from here (`python3 airflow_kit_platform/versions.py --shell` prints them for shell scripts).
+Bumping a version is a one-line change in this file plus `requirements*.txt`, which
+tests/unit/test_versions.py keeps in step with it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# --- Helm charts -------------------------------------------------------------------
+AIRFLOW_CHART_REPO = "https://airflow.apache.org"
+AIRFLOW_CHART_VERSION = "1.19.0"  # first chart the Airflow 3 upgrade guide accepts
+AIRFLOW_VERSION = "3.1.7"  # the chart's appVersion; also the fused worker images' Airflow
+
+KEDA_CHART_REPO = "https://kedacore.github.io/charts"
+KEDA_CHART_VERSION = "2.20.2"
+
+VOLCANO_CHART_REPO = "https://volcano-sh.github.io/helm-charts"
+VOLCANO_CHART_VERSION = "1.15.1"
+
+KOORDINATOR_CHART_REPO = "https://koordinator-sh.github.io/charts"
+KOORDINATOR_CHART_VERSION = "1.8.0"
+KOORD_QUEUE_CHART_VERSION = "1.8.0"  # same chart repo as Koordinator
+
+# --- Python packages (requirements.txt mirrors these; a test keeps them equal) -------
+PYTHON_PACKAGES = {
+    "pulumi": "3.272.0",
+    "pulumi-kubernetes": "4.32.0",
+    "apache-airflow": AIRFLOW_VERSION,
+    "apache-airflow-providers-cncf-kubernetes": "10.25.0",
+    "apache-airflow-providers-celery": "3.26.0",
+    "celery": "5.6.3",  # 5.7.0 breaks the Celery executor import (FACTS.md)
+}
+
+# --- Images built locally for the real-node tier (scripts/images.sh) ------------------
+# Debian suite of every image (mmdebstrap base; Postgres 15 and Redis 7.0 come from it).
+IMAGE_DEBIAN_SUITE = "bookworm"
+# On top of PYTHON_PACKAGES' Airflow pins (and constraints.txt): what the chart's components need
+# to reach the bundled Postgres and Redis, and the init the entrypoint runs under.
+AIRFLOW_IMAGE_PACKAGES = {
+    "apache-airflow-providers-postgres": "7.1.1",
+    "psycopg2-binary": "2.9.13",
+    "asyncpg": "0.32.0",
+    "psycopg": "3.3.9",
+    "psycopg-binary": "3.3.9",
+    "dumb-init": "1.2.5.post1",
+}
+
+# --- Toolchain for the e2e tier (scripts/tools.sh builds these from Go modules) ------
+PULUMI_CLI_VERSION = "3.272.0"
+PULUMI_KUBERNETES_PROVIDER_VERSION = PYTHON_PACKAGES["pulumi-kubernetes"]
+KUBERNETES_VERSION = "1.33.4"
+ETCD_VERSION = "3.5.21"
+KWOK_VERSION = "0.8.0"
+HELM_VERSION = "3.18.6"
+# The real batch schedulers the tests run (scripts/tools.sh builds them from Go modules).
+KOORDINATOR_VERSION = KOORDINATOR_CHART_VERSION  # koord-scheduler of the chart the kit installs
+# - volcano.sh/volcano 1.15.x and volcano.sh/apis >= 1.14.1 are refused by the proxy, and
+#   volcano.sh/volcano replaces volcano.sh/apis with a ./staging path its module zip lacks:
+#   the tests build the scheduler at 1.14.1 against the served apis 1.14.0 (users still get
+#   the chart's VOLCANO_CHART_VERSION).
+VOLCANO_BUILD_VERSION = "1.14.1"
+VOLCANO_APIS_BUILD_VERSION = "1.14.0"
+# A real node for the acceptance tier: kubelet and kube-proxy at KUBERNETES_VERSION, CoreDNS
+# at the version kubeadm pairs with it.
+COREDNS_VERSION = "1.12.0"
+# The node's dynamic volume provisioner (WaitForFirstConsumer, a folder on the node per volume):
+# the bundled Postgres and Redis, the chart's log volumes and the local-disk tasks get their
+# volumes from it. v0.0.31+ are refused by the proxy.
+LOCAL_PATH_PROVISIONER_VERSION = "0.0.30"
+
+# What scripts/tools.sh can actually build: the Go module proxy reachable here serves only
+# some module versions (checked 2026-11-26; a refused one answers
+# `403 Forbidden ... This module version is not available`).
+# - github.com/pulumi/pulumi/pkg/v3 is refused at v3.270.0-v3.273.x (so at PULUMI_CLI_VERSION);
+#   v3.274.1 is served. A newer CLI runs the pip `pulumi` SDK of PYTHON_PACKAGES fine.
+PULUMI_CLI_BUILD_VERSION = "3.274.1"
+# - github.com/pulumi/pulumi-kubernetes/provider/v4 (no tags of its own) is served only at this
+#   pseudo-version: a commit from the day before the v4.25.0 release, built with the
+#   sdk/v4 v4.25.0 module beside it (its go.mod replaces sdk/v4 => ../sdk). The v4.32.0 commit
+#   is refused. The plugin reports PULUMI_KUBERNETES_PROVIDER_BUILD_VERSION.
+PULUMI_KUBERNETES_PROVIDER_BUILD_MODULE = "v4.0.0-20260115033456-f47bc2d6f199"
+PULUMI_KUBERNETES_PROVIDER_BUILD_SDK = "v4.25.0"
+PULUMI_KUBERNETES_PROVIDER_BUILD_VERSION = "4.25.0-alpha.20260115"
+# - github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3 and
+#   github.com/pulumi/pulumi-random/provider/v4 are refused at every version: the kit generates
+#   its secrets with a dynamic resource the Python SDK serves (airflow_kit_platform/airflow/generated_secrets.py).
+
+
+def shell_assignments() -> str:
+    """Upper-case module constants as `NAME=value` lines for `eval` in shell scripts."""
+    lines = []
+    for name, value in sorted(globals().items()):
+        if name.isupper() and isinstance(value, str):
+            lines.append(f"{name}={value}")
+    for package, version in sorted(PYTHON_PACKAGES.items()):
+        lines.append(f"PY_{package.upper().replace('-', '_')}={version}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--shell"]:
+        print(shell_assignments())
+    else:
+        sys.exit("usage: python3 airflow_kit_platform/versions.py --shell")

@@ -1,0 +1,395 @@
+"""Per-team Pod templates for the KubernetesExecutor, and the team catalog beside them.
+
+Everything lands in ONE ConfigMap (`airflow-kit-pod-templates`) that the kit mounts into every
+Airflow component AND into every task pod at `/opt/airflow/kit-pod-templates/`:
+
+* `<team>.yaml`            a full Pod for each leaf team (teams with children only group quotas):
+                           container `base` running the team's fused image (or the stack's
+                           Airflow image), the team's default requests/limits, and the marks the
+                           scheduler backend asks for (schedulerName, labels, annotations,
+                           priorityClassName) so the pod lands in the team's queue/quota;
+* `<team>-local-disk.yaml` the same plus one generic ephemeral volume `local-disk`, when the stack
+                           has a local-disk StorageClass;
+* `teams.json`             the catalog `dags/airflow_kit` reads at DAG parse time;
+* `pod_template_file.yaml` the default team's template, the same text the kit passes as the chart's
+                           `podTemplate`. The chart's scheduler mounts its own copy by subPath at
+                           exactly this path, i.e. INSIDE this read-only ConfigMap volume: with the
+                           file present the nested mount lands on an existing file instead of making
+                           the runtime create a mount point in a read-only directory (EROFS), and
+                           whichever mount a reader sees, the text is the same.
+
+What the chart's own template has that a worker needs (Airflow chart 1.19.0,
+`files/pod-template-file.kubernetes-helm-yaml`), and how it is kept here:
+
+* airflow.cfg from the chart's config ConfigMap (`<fullname>-config`, i.e. `airflow-config` for
+  release `airflow`: airflow_kit_platform/airflow/chart_names.py follows the chart's naming rules), mounted
+  at /opt/airflow/airflow.cfg by subPath; it carries `[core] execution_api_server_url`;
+* NOT `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN` and `AIRFLOW__CORE__FERNET_KEY` (the chart's template
+  has both): an Airflow 3 task reads connections and variables through the Execution API, and
+  with them any code in a team's pod could read and decrypt every team's connections. A team
+  whose operators still open the database sets `metadataAccess: true` (then the pod also needs
+  the database driver: the official image has it, a fused image may not);
+* the logs volume (emptyDir, as the chart without log persistence), ServiceAccount
+  `<fullname>-worker`, pod securityContext runAsUser 50000 / fsGroup 0, restartPolicy Never,
+  terminationGracePeriodSeconds 600 (the chart's `workers.terminationGracePeriodSeconds`);
+* DAGs from git-sync: the chart's way, a one-shot git-sync init container filling an emptyDir
+  `dags` volume that `base` mounts read-only at /opt/airflow/dags. Kept as the chart does it (not
+  "simplified" to a DAG bundle) because the dag-processor, scheduler and Celery workers of the same
+  release read the same `dags_folder` from airflow.cfg: one layout for every component. With
+  `dagSource: image` the DAGs are in the image (the fused worker images copy them from the stack's
+  Airflow image, see worker_image.py) and there is no dags volume.
+
+Where the kit deliberately differs from the chart's template:
+
+* `AIRFLOW__CORE__EXECUTOR` is the stack's executor list, NOT `LocalExecutor` as the chart sets it.
+  The task runner re-parses the DAG file inside the task pod, and Airflow 3.1 drops a DAG whose
+  tasks name an executor that is not configured (`_validate_executor_fields`,
+  UnknownExecutorException): with `LocalExecutor` every DAG that uses
+  `executor="KubernetesExecutor"` would be "not found during start up" in its own task pod
+  (reproduced with apache-airflow 3.1.7; tests/unit/workloads checks it when Airflow is installed).
+* The kit's ConfigMap itself is mounted in the task pod: the DAG file calls the `airflow_kit`
+  helpers again when the task pod parses it, and they read teams.json.
+* No `AIRFLOW__API_AUTH__JWT_SECRET` / `AIRFLOW__API__SECRET_KEY` by default: the task process
+  talks to the Execution API with the per-task token that comes inside the workload
+  (`airflow.sdk.execution_time.execute_workload` reads only `execution_api_server_url` from config),
+  and the JWT secret in a pod that runs business code would let that code mint tokens for any task.
+  `TaskSecrets(expose_api_secrets_to_tasks=True)` restores the chart's behaviour.
+* Every container (the git-sync init container too) has requests and limits, so the pods pass a
+  namespace ResourceQuota on cpu/memory (the default backend's stand-in for team quotas).
+
+Local disks (`<team>-local-disk.yaml`): the volume is a *generic ephemeral volume*: the claim is
+created from the pod (named `<pod>-local-disk`, owned by it, deleted with it) and uses the stack's
+StorageClass (open-local, local-path-provisioner, TopoLVM, ...). Such classes bind with
+`volumeBindingMode: WaitForFirstConsumer`: nothing is provisioned until a scheduler has picked the
+pod's node, and the volume is then made on that node. Neither Koordinator nor Volcano has a
+local-storage plugin of its own; both run kube-scheduler's VolumeBinding plugin, which filters
+nodes for the pod's claims and binds WaitForFirstConsumer claims after placement (koord-scheduler is
+kube-scheduler's framework with VolumeBinding in its default profile; Volcano embeds VolumeBinding
+in its `predicates` plugin, on by default: `predicate.VolumeBindingEnable`, so a Volcano scheduler
+config must keep `predicates`). The same template therefore works with every backend.
+Capacity-aware placement needs the CSI driver to publish CSIStorageCapacity.
+The template carries a default size (10Gi); the DAG helper sizes the disk per task (an override
+adds the volume to the plain template, because pod_override appends volumes and two `local-disk`
+volumes would be rejected).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import yaml
+
+from airflow_kit_platform.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, ChartNames, SecretNames
+from airflow_kit_platform.scheduling.ack import as_batch_resources
+from airflow_kit_platform.scheduling.backend import PodMarks
+from airflow_kit_platform.scheduling.teams import Team
+from airflow_kit_platform.settings import Settings
+
+POD_TEMPLATES_DIR = "/opt/airflow/kit-pod-templates"  # not the chart's pod_templates/: it mounts its
+# pod_template_file.yaml there by subPath, which cannot be mounted inside a ConfigMap volume
+CONFIGMAP_NAME = "airflow-kit-pod-templates"
+POD_TEMPLATES_VOLUME = "airflow-kit-pod-templates"
+POD_TEMPLATES_DIR_ENV = "AIRFLOW_KIT_POD_TEMPLATES_DIR"  # read by dags/airflow_kit/catalog.py
+CATALOG_FILE = "teams.json"
+CHART_POD_TEMPLATE_FILE = "pod_template_file.yaml"  # the chart's [kubernetes_executor] pod_template_file
+TEAM_LABEL = "airflow-kit/team"
+TEAM_ENV = "AIRFLOW_KIT_TEAM"
+LOCAL_DISK_VOLUME = "local-disk"
+DEFAULT_LOCAL_DISK_SIZE = "10Gi"
+PLACEHOLDER_POD_NAME = "placeholder-name"  # the executor replaces it; the chart uses the same
+
+AIRFLOW_HOME = "/opt/airflow"
+AIRFLOW_UID = 50000
+AIRFLOW_GID = 0
+TERMINATION_GRACE_PERIOD_SECONDS = 600  # chart default workers.terminationGracePeriodSeconds
+# The chart 1.19.0 defaults for git-sync (images.gitSync, dags.gitSync.uid).
+GIT_SYNC_IMAGE = "registry.k8s.io/git-sync/git-sync:v4.4.2"
+GIT_SYNC_UID = 65533
+GIT_SYNC_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"},
+                      "limits": {"cpu": "500m", "memory": "256Mi"}}
+CONFIGMAP_MAX_BYTES = 1024 * 1024  # the API server refuses larger ConfigMaps
+
+
+@dataclass(frozen=True)
+class TaskSecrets:
+    """Which of the kit's Secrets (airflow_kit_platform/airflow/chart_names.SecretNames) a task pod reads."""
+
+    expose_api_secrets_to_tasks: bool = False
+
+
+# The `kubernetes_default` connection of every component and task pod: the cluster they run in.
+# Without it the provider's async hook (deferrable KubernetesPodOperator and Job operators,
+# resuming after their trigger) looks for a kubeconfig file and fails; the sync hook guesses
+# in-cluster. Airflow reads env connections before the database: to point the id elsewhere,
+# use another connection id.
+KUBERNETES_DEFAULT_CONNECTION_ENV = {
+    "name": "AIRFLOW_CONN_KUBERNETES_DEFAULT",
+    "value": '{"conn_type": "kubernetes", "extra": {"in_cluster": true}}',
+}
+
+
+def logs_volume(settings: Settings) -> dict[str, Any]:
+    """The stack's logs volume (`airflow.logsVolume`), else an emptyDir as the chart's template."""
+    if settings.airflow.logs_volume is not None:
+        return {"name": "logs", "persistentVolumeClaim": {"claimName": LOGS_VOLUME_CLAIM}}
+    return {"name": "logs", "emptyDir": {}}
+
+
+def airflow_image(settings: Settings) -> str:
+    return f"{settings.airflow.image_repository}:{settings.airflow.image_tag}"
+
+
+def team_image(settings: Settings, team: Team) -> str:
+    """The team's fused worker image, else the stack's Airflow image."""
+    return team.image or airflow_image(settings)
+
+
+def template_file_name(team: str, local_disk: bool = False) -> str:
+    return f"{team}-local-disk.yaml" if local_disk else f"{team}.yaml"
+
+
+def template_path(team: str, local_disk: bool = False) -> str:
+    return f"{POD_TEMPLATES_DIR}/{template_file_name(team, local_disk)}"
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _git_sync_init_container(settings: Settings) -> dict[str, Any]:
+    git_sync = settings.airflow.git_sync
+    assert git_sync is not None
+    env: list[dict[str, Any]] = [
+        {"name": "GITSYNC_REPO", "value": git_sync.repo},
+        {"name": "GITSYNC_REF", "value": git_sync.branch},
+        {"name": "GITSYNC_DEPTH", "value": "1"},
+        {"name": "GITSYNC_ROOT", "value": "/git"},
+        {"name": "GITSYNC_LINK", "value": "repo"},
+        {"name": "GITSYNC_ADD_USER", "value": "true"},
+        {"name": "GITSYNC_ONE_TIME", "value": "true"},
+    ]
+    if git_sync.credentials_secret:
+        # The chart's credentialsSecret holds GITSYNC_* (git-sync v4) and/or GIT_SYNC_* (v3) keys;
+        # optional refs accept either layout.
+        for variable in ("GITSYNC_USERNAME", "GITSYNC_PASSWORD", "GIT_SYNC_USERNAME", "GIT_SYNC_PASSWORD"):
+            env.append({"name": variable, "valueFrom": {"secretKeyRef": {
+                "name": git_sync.credentials_secret, "key": variable, "optional": True}}})
+    return {
+        "name": "git-sync-init",
+        "image": GIT_SYNC_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "securityContext": {"runAsUser": GIT_SYNC_UID, "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]}},
+        "env": env,
+        "resources": GIT_SYNC_RESOURCES,
+        "volumeMounts": [{"name": "dags", "mountPath": "/git"}],
+    }
+
+
+def _local_disk_volume(settings: Settings, team: Team, size: str) -> dict[str, Any]:
+    assert settings.local_disk is not None
+    return {
+        "name": LOCAL_DISK_VOLUME,
+        "ephemeral": {"volumeClaimTemplate": {
+            "metadata": {"labels": {TEAM_LABEL: team.name}},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": settings.local_disk.storage_class,
+                "resources": {"requests": {"storage": size}},
+            },
+        }},
+    }
+
+
+def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_disk: bool,
+                       names: ChartNames = CHART, *, secrets: TaskSecrets = TaskSecrets(),
+                       local_disk_size: str = DEFAULT_LOCAL_DISK_SIZE) -> dict[str, Any]:
+    """The Pod template (a plain dict) of one leaf team, with or without the local disk."""
+    if settings.teams.is_parent(team.name):
+        raise ValueError(f"team '{team.name}' has child teams: only leaf teams run tasks and get pod templates")
+    if local_disk and settings.local_disk is None:
+        raise ValueError(f"stack '{settings.stack}' has no localDisk: no local-disk template for team '{team.name}'")
+
+    git_sync = settings.airflow.dag_source == "gitSync" and settings.airflow.git_sync is not None
+    labels = {"tier": "airflow", "component": "worker", "release": names.release}
+    labels.update(marks.labels)
+    labels[TEAM_LABEL] = team.name
+
+    env: list[dict[str, Any]] = [{"name": "AIRFLOW__CORE__EXECUTOR", "value": settings.airflow.executor}]
+    if team.metadata_access:
+        env.append(_secret_env("AIRFLOW__CORE__FERNET_KEY", SecretNames.fernet_key, "fernet-key"))
+        env.append(_secret_env("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", SecretNames.metadata, "connection"))
+    if secrets.expose_api_secrets_to_tasks:
+        env.append(_secret_env("AIRFLOW__API__SECRET_KEY", SecretNames.api_secret_key, "api-secret-key"))
+        env.append(_secret_env("AIRFLOW__API_AUTH__JWT_SECRET", SecretNames.jwt_secret, "jwt-secret"))
+    env += [
+        {"name": POD_TEMPLATES_DIR_ENV, "value": POD_TEMPLATES_DIR},
+        dict(KUBERNETES_DEFAULT_CONNECTION_ENV),
+        {"name": TEAM_ENV, "value": team.name},
+    ]
+
+    mounts: list[dict[str, Any]] = [
+        {"name": "logs", "mountPath": f"{AIRFLOW_HOME}/logs"},
+        {"name": "config", "mountPath": f"{AIRFLOW_HOME}/airflow.cfg", "subPath": "airflow.cfg", "readOnly": True},
+        {"name": POD_TEMPLATES_VOLUME, "mountPath": POD_TEMPLATES_DIR, "readOnly": True},
+    ]
+    volumes: list[dict[str, Any]] = [
+        logs_volume(settings),
+        {"name": "config", "configMap": {"name": names.config_configmap}},
+        {"name": POD_TEMPLATES_VOLUME, "configMap": {"name": CONFIGMAP_NAME}},
+    ]
+    if git_sync:
+        mounts.append({"name": "dags", "mountPath": f"{AIRFLOW_HOME}/dags", "readOnly": True})
+        volumes.append({"name": "dags", "emptyDir": {}})
+    if local_disk:
+        assert settings.local_disk is not None
+        mounts.append({"name": LOCAL_DISK_VOLUME, "mountPath": settings.local_disk.mount_path})
+        volumes.append(_local_disk_volume(settings, team, local_disk_size))
+
+    base = {
+        "name": "base",
+        "image": team_image(settings, team),
+        "imagePullPolicy": settings.images.pull_policy or "IfNotPresent",
+        "env": env,
+        "resources": _resources(team.task_resources.as_k8s(), marks),
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": mounts,
+    }
+
+    metadata: dict[str, Any] = {"name": PLACEHOLDER_POD_NAME, "labels": labels}
+    if marks.namespace:
+        # Documentation for readers of the template: KubernetesExecutor puts the pod in its own
+        # namespace over the template's; the DAG helper's pod_override carries the team's.
+        metadata["namespace"] = marks.namespace
+    if marks.annotations:
+        metadata["annotations"] = dict(marks.annotations)
+
+    spec: dict[str, Any] = {"schedulerName": marks.scheduler_name}
+    if marks.priority_class_name:
+        spec["priorityClassName"] = marks.priority_class_name
+    if git_sync:
+        init = _git_sync_init_container(settings)
+        init["resources"] = _resources(init["resources"], marks)
+        spec["initContainers"] = [init]
+    spec["containers"] = [base]
+    spec.update({
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_PERIOD_SECONDS,
+        "serviceAccountName": names.worker_service_account,
+        "securityContext": {"runAsUser": AIRFLOW_UID, "fsGroup": AIRFLOW_GID},
+    })
+    if team.node_selector:
+        spec["nodeSelector"] = dict(team.node_selector)
+    if team.tolerations:
+        spec["tolerations"] = [dict(item) for item in team.tolerations]
+    spec["volumes"] = volumes
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def _resources(resources: Mapping[str, Mapping[str, str]], marks: PodMarks) -> dict[str, dict[str, str]]:
+    """A container's requests/limits as the team's pods must ask: batch resources for ACK's BE
+    pods (every container: a BE pod never mixes batch and regular resources)."""
+    if marks.batch_resources:
+        return as_batch_resources(resources)
+    return {part: dict(values) for part, values in resources.items()}
+
+
+def _marks_for_leaves(settings: Settings, pod_marks: Mapping[str, PodMarks]) -> dict[str, PodMarks]:
+    leaves = [team.name for team in settings.teams.leaves()]
+    missing = [name for name in leaves if name not in pod_marks]
+    if missing:
+        raise ValueError(f"stack '{settings.stack}': the scheduling plan has no pod marks for team(s) "
+                         f"{', '.join(missing)} (pod marks exist for: {', '.join(sorted(pod_marks)) or 'none'})")
+    return {name: pod_marks[name] for name in leaves}
+
+
+def build_catalog(settings: Settings, pod_marks: Mapping[str, PodMarks]) -> dict[str, Any]:
+    """teams.json: what dags/airflow_kit needs to build a task's pod override."""
+    teams: dict[str, Any] = {}
+    for name, marks in _marks_for_leaves(settings, pod_marks).items():
+        team = settings.teams.get(name)
+        local_disk = settings.local_disk
+        teams[name] = {
+            "image": team_image(settings, team),
+            "pod_template": template_path(name),
+            "local_disk_pod_template": template_path(name, local_disk=True) if local_disk else None,
+            "local_disk": ({"mount_path": local_disk.mount_path, "storage_class": local_disk.storage_class,
+                            "max_size": local_disk.max_size} if local_disk else None),
+            "default_resources": team.task_resources.as_k8s(),
+            "scheduler_name": marks.scheduler_name,
+            "labels": {**dict(marks.labels), TEAM_LABEL: name},
+            "annotations": dict(marks.annotations),
+            "priority_class_name": marks.priority_class_name,
+            "namespace": marks.namespace or settings.namespace,
+            "batch_resources": marks.batch_resources,
+            "pool": team.pool,
+            # Default retries of the team's tasks (preempted pods fail their task); null: none.
+            "task_retries": settings.task_retries(team),
+        }
+    return {
+        "stack": settings.stack,
+        "scheduler": settings.scheduler.backend,
+        "queue": settings.queue.backend,
+        "namespace": settings.namespace,
+        "default_team": settings.default_team,
+        "teams": teams,
+    }
+
+
+def to_yaml(obj: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, width=1000)
+
+
+def render_pod_templates(settings: Settings, pod_marks: Mapping[str, PodMarks], names: ChartNames = CHART,
+                         *, secrets: TaskSecrets = TaskSecrets()) -> dict[str, str]:
+    """File name -> text of every file in the ConfigMap (templates as YAML, teams.json as JSON)."""
+    files: dict[str, str] = {}
+    for name, marks in _marks_for_leaves(settings, pod_marks).items():
+        team = settings.teams.get(name)
+        files[template_file_name(name)] = to_yaml(
+            build_pod_template(settings, team, marks, False, names, secrets=secrets))
+        if settings.local_disk is not None:
+            files[template_file_name(name, local_disk=True)] = to_yaml(
+                build_pod_template(settings, team, marks, True, names, secrets=secrets))
+    files[CATALOG_FILE] = json.dumps(build_catalog(settings, pod_marks), indent=2, sort_keys=True) + "\n"
+    files[CHART_POD_TEMPLATE_FILE] = default_pod_template_text(settings, pod_marks, names, secrets=secrets)
+    return files
+
+
+def pod_templates_configmap(settings: Settings, files: Mapping[str, str]) -> dict[str, Any]:
+    """The ConfigMap that carries the rendered files, in the stack's namespace."""
+    size = sum(len(key.encode()) + len(value.encode()) for key, value in files.items())
+    if size > CONFIGMAP_MAX_BYTES - 16 * 1024:  # leave room for metadata
+        raise ValueError(f"stack '{settings.stack}': pod templates take {size} bytes, more than a ConfigMap "
+                         f"holds (1 MiB); fewer teams or no local-disk variants would fit")
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": CONFIGMAP_NAME,
+            "namespace": settings.namespace,
+            "labels": {"app.kubernetes.io/name": CONFIGMAP_NAME, "app.kubernetes.io/part-of": "airflow-kit",
+                       "app.kubernetes.io/component": "pod-templates"},
+            "annotations": {"airflow-kit/stack": settings.stack},
+        },
+        "data": {key: files[key] for key in sorted(files)},
+    }
+
+
+def default_pod_template_text(settings: Settings, pod_marks: Mapping[str, PodMarks], names: ChartNames = CHART,
+                              *, secrets: TaskSecrets = TaskSecrets()) -> str:
+    """The default team's template as YAML, for the chart's `podTemplate` value.
+
+    The chart renders `podTemplate` through Helm's `tpl`, so any `{{` would be executed as a Go
+    template: refuse it rather than let a label or annotation value be templated.
+    """
+    marks = _marks_for_leaves(settings, pod_marks)[settings.default_team]
+    team = settings.teams.get(settings.default_team)
+    text = to_yaml(build_pod_template(settings, team, marks, False, names, secrets=secrets))
+    if "{{" in text:
+        line = next(line for line in text.splitlines() if "{{" in line)
+        raise ValueError(f"stack '{settings.stack}': the default pod template contains '{{{{' ({line.strip()}), "
+                         f"which the chart's tpl would execute; remove it from the team's labels/annotations/image")
+    return text
