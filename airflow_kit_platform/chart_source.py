@@ -30,8 +30,18 @@ LOCAL_CHARTS_DIR = ".charts"
 REPOSITORY_TIMEOUT_SECONDS = 8
 
 
-def local_chart_package(chart: str = "airflow", version: str = versions.AIRFLOW_CHART_VERSION) -> str:
-    return os.path.join(LOCAL_CHARTS_DIR, f"{chart}-{version}.tgz")
+def local_chart_package(chart: str = "airflow", version: str = versions.AIRFLOW_CHART_VERSION,
+                        folder: str = LOCAL_CHARTS_DIR) -> str:
+    return os.path.join(folder, f"{chart}-{version}.tgz")
+
+
+def airflow_chart_path(settings: Settings, *, isdir: Callable[[str], bool] = os.path.isdir) -> Optional[str]:
+    """The local chart `airflow.chart.path` names: a chart package or folder as given, or, for a folder
+    of packaged charts (no Chart.yaml, like `.charts`), the package of the stack's Airflow version."""
+    path = settings.airflow.chart_path
+    if path and isdir(path) and not os.path.exists(os.path.join(path, "Chart.yaml")):
+        return local_chart_package(version=settings.airflow.chart_version, folder=path)
+    return path
 
 
 def repository_error(url: str, timeout: float = REPOSITORY_TIMEOUT_SECONDS) -> Optional[str]:
@@ -54,22 +64,24 @@ def chart_source_problem(settings: Settings, *, exists: Callable[[str], bool] = 
     airflow = settings.airflow
     if not airflow.install:
         return None
+    package = f"airflow-{airflow.chart_version}.tgz"
     if airflow.chart_path:
-        if exists(airflow.chart_path):
+        path = airflow_chart_path(settings, isdir=lambda folder: exists(folder) and os.path.isdir(folder))
+        if exists(path):
             return None
         return ConfigError(
             settings.stack, CHART_PATH_KEY, airflow.chart_path,
-            f"no such chart file or folder; `make setup` puts the packaged chart in {local_chart_package()} "
+            f"no {path}; `make setup` puts the packaged chart in {LOCAL_CHARTS_DIR}/ "
             f"(from CHARTS_FROM or the chart repository {versions.AIRFLOW_CHART_REPO}), or point the key at "
-            f"a copy of airflow-{versions.AIRFLOW_CHART_VERSION}.tgz")
+            f"a copy of {package} or a folder holding it")
     problem = reachable(versions.AIRFLOW_CHART_REPO)
     if problem is None:
         return None
-    local = local_chart_package()
-    fix = (f"pulumi config set --stack {settings.stack} --path airflow-kit:{CHART_PATH_KEY} {local}"
+    local = local_chart_package(version=airflow.chart_version)
+    fix = (f"pulumi config set --stack {settings.stack} --path airflow-kit:{CHART_PATH_KEY} {LOCAL_CHARTS_DIR}"
            if exists(local) else
-           f"put airflow-{versions.AIRFLOW_CHART_VERSION}.tgz in {LOCAL_CHARTS_DIR}/ (`make setup CHARTS_FROM=<folder>`), "
-           f"then `pulumi config set --stack {settings.stack} --path airflow-kit:{CHART_PATH_KEY} {local}`")
+           f"put {package} in {LOCAL_CHARTS_DIR}/ (`make setup CHARTS_FROM=<folder>`), "
+           f"then `pulumi config set --stack {settings.stack} --path airflow-kit:{CHART_PATH_KEY} {LOCAL_CHARTS_DIR}`")
     return ConfigError(settings.stack, CHART_PATH_KEY, None,
                        f"the chart repository {versions.AIRFLOW_CHART_REPO} is unreachable ({problem}); "
                        f"install the chart from a local copy: {fix}")
@@ -83,9 +95,9 @@ def check(settings: Settings) -> None:
 
 
 def fetch(charts_from: Optional[str], destination: str = LOCAL_CHARTS_DIR,
-          repository: str = versions.AIRFLOW_CHART_REPO) -> str:
-    """The pinned chart package in `destination` (kept when there); what was done, in words."""
-    name = os.path.basename(local_chart_package())
+          repository: str = versions.AIRFLOW_CHART_REPO, version: str = versions.AIRFLOW_CHART_VERSION) -> str:
+    """A chart package (the pinned one by default) in `destination` (kept when there); what was done."""
+    name = os.path.basename(local_chart_package(version=version))
     target = os.path.join(destination, name)
     if os.path.exists(target):
         return f"{target} (already there)"
@@ -102,7 +114,7 @@ def fetch(charts_from: Optional[str], destination: str = LOCAL_CHARTS_DIR,
                       f"repository {repository} is unreachable ({problem}); `make setup CHARTS_FROM=<folder with {name}>`")
     with urllib.request.urlopen(f"{repository.rstrip('/')}/index.yaml", timeout=60) as response:
         index = yaml.safe_load(response)
-    entry = next(e for e in index["entries"]["airflow"] if e["version"] == versions.AIRFLOW_CHART_VERSION)
+    entry = next(e for e in index["entries"]["airflow"] if e["version"] == version)
     url = entry["urls"][0] if "://" in entry["urls"][0] else f"{repository.rstrip('/')}/{entry['urls'][0]}"
     with urllib.request.urlopen(url, timeout=120) as response, open(target + ".part", "wb") as out:
         shutil.copyfileobj(response, out)

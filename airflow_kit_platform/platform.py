@@ -12,7 +12,6 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from airflow_kit_platform import versions
 from airflow_kit_platform.airflow.release import AirflowRelease
 from airflow_kit_platform.airflow.values import ADMIN_USER, merge_config
 from airflow_kit_platform.k8s_objects import create_chart, create_object
@@ -101,7 +100,8 @@ class Platform(pulumi.ComponentResource):
             "schedulerName": settings.scheduler.scheduler_name,
             "queue": settings.queue.backend,
             "installedCharts": installed,
-            "airflowChartVersion": versions.AIRFLOW_CHART_VERSION,
+            "airflowVersion": settings.airflow.version,
+            "airflowChartVersion": settings.airflow.chart_version,
             "teams": [team.name for team in settings.teams.leaves()],
             "pools": [pool.name for pool in settings.all_pools()],
             "podTemplates": sorted(files),

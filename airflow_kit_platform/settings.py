@@ -100,8 +100,9 @@ class AirflowSettings:
     executors: tuple[str, ...] = ("CeleryExecutor", "KubernetesExecutor")
     install: bool = True
     chart_path: Optional[str] = None  # local chart (air-gapped); None: the pinned repo chart
+    version: str = versions.AIRFLOW_VERSION  # one of versions.TESTED_AIRFLOW_RELEASES
     image_repository: str = "apache/airflow"
-    image_tag: str = versions.AIRFLOW_VERSION
+    image_tag: str = versions.AIRFLOW_VERSION  # unset in the stack: `version`
     concurrency: Concurrency = field(default_factory=Concurrency)
     dag_source: str = "image"
     git_sync: Optional[GitSync] = None
@@ -114,6 +115,11 @@ class AirflowSettings:
     statsd: bool = True  # the chart's StatsD exporter (metrics); off where nothing scrapes it
     auth_manager: str = "fab"  # AUTH_MANAGERS
     logs_volume: Optional[LogsVolume] = None  # None: logs live and die with each pod
+
+    @property
+    def chart_version(self) -> str:
+        """The Airflow chart release that installs `version`."""
+        return versions.TESTED_AIRFLOW_RELEASES[self.version]
 
     def celery_worker_resources(self) -> dict[str, dict[str, str]]:
         """Requests = limits for a Celery worker pod.
@@ -349,9 +355,10 @@ def _airflow(section: Section) -> AirflowSettings:
     install = chart.boolean("install", True)
     chart_path = chart.string("path", None)
     chart.finish()
+    version = section.choice("version", tuple(versions.TESTED_AIRFLOW_RELEASES), AirflowSettings.version)
     image = section.section("image")
-    image_repository = image.string("repository", "apache/airflow")
-    image_tag = image.string("tag", versions.AIRFLOW_VERSION)
+    image_repository = image.string("repository", AirflowSettings.image_repository)
+    image_tag = image.string("tag", version)
     image.finish()
     concurrency = _concurrency(section.section("concurrency"))
     worker = section.section("celeryWorkerResources")
@@ -372,7 +379,7 @@ def _airflow(section: Section) -> AirflowSettings:
     else:
         section.accept("gitSync")
     settings = AirflowSettings(
-        executors=tuple(executors), install=install, chart_path=chart_path,
+        executors=tuple(executors), install=install, chart_path=chart_path, version=version,
         image_repository=image_repository, image_tag=image_tag, concurrency=concurrency,
         dag_source=dag_source, git_sync=git_sync,
         api_server_replicas=section.integer("apiServerReplicas", 1, minimum=1),

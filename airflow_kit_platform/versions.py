@@ -12,8 +12,14 @@ import sys
 
 # --- Helm charts -------------------------------------------------------------------
 AIRFLOW_CHART_REPO = "https://airflow.apache.org"
-AIRFLOW_CHART_VERSION = "1.19.0"  # first chart the Airflow 3 upgrade guide accepts
-AIRFLOW_VERSION = "3.1.7"  # the chart's appVersion; also the fused worker images' Airflow
+# The Airflow releases the kit is tested with, newest first: Airflow version -> the chart release
+# that installs it. A stack picks one with `airflow.version` (default: the first); the chart, the
+# Airflow image tag, the fused worker images' Airflow and the chart's `airflowVersion` all follow it.
+# Chart 1.19.0 (appVersion 3.1.7) was released for the 3.1 line; 3.1.8 is that line's last patch
+# (chart 1.20.0 makes it its default); Airflow 3.2 arrives with charts 1.21/1.22.
+TESTED_AIRFLOW_RELEASES = {"3.1.8": "1.19.0", "3.1.7": "1.19.0"}
+AIRFLOW_VERSION = next(iter(TESTED_AIRFLOW_RELEASES))
+AIRFLOW_CHART_VERSION = TESTED_AIRFLOW_RELEASES[AIRFLOW_VERSION]
 
 KEDA_CHART_REPO = "https://kedacore.github.io/charts"
 KEDA_CHART_VERSION = "2.20.2"

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from airflow_kit_platform import versions
 from airflow_kit_platform.airflow import values as chart_values
 from airflow_kit_platform.airflow.generated_secrets import GeneratedSecret
+from airflow_kit_platform.chart_source import airflow_chart_path
 from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
 from airflow_kit_platform.settings import Settings
 
@@ -114,9 +115,9 @@ class AirflowRelease(pulumi.ComponentResource):
         self.chart: Optional[k8s.helm.v4.Chart] = None
         if settings.airflow.install:
             if settings.airflow.chart_path:
-                source: dict[str, Any] = {"chart": settings.airflow.chart_path}
+                source: dict[str, Any] = {"chart": airflow_chart_path(settings)}
             else:
-                source = {"chart": "airflow", "version": versions.AIRFLOW_CHART_VERSION,
+                source = {"chart": "airflow", "version": settings.airflow.chart_version,
                           "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=versions.AIRFLOW_CHART_REPO)}
             self.chart = k8s.helm.v4.Chart(
                 RELEASE,
@@ -129,6 +130,6 @@ class AirflowRelease(pulumi.ComponentResource):
         self.api_server_service = f"{CHART.api_server_service}.{settings.namespace}.svc:{API_SERVER_PORT}"
         self.register_outputs({
             "chart": "airflow" if self.chart else None,
-            "chartVersion": versions.AIRFLOW_CHART_VERSION if self.chart else None,
+            "chartVersion": settings.airflow.chart_version if self.chart else None,
             "apiServerService": self.api_server_service,
         })

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Optional
 
-from airflow_kit_platform import versions
 from airflow_kit_platform.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
 from airflow_kit_platform.settings import Settings
 
@@ -107,7 +106,7 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
     bundled = settings.database.mode == "bundled"
     values: dict[str, Any] = {
         "executor": airflow.executor,
-        "airflowVersion": versions.AIRFLOW_VERSION,
+        "airflowVersion": airflow.version,
         "defaultAirflowRepository": airflow.image_repository,
         "defaultAirflowTag": airflow.image_tag,
         "fernetKeySecretName": SecretNames.fernet_key,
