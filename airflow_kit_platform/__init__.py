@@ -1,0 +1,31 @@
+"""airflow-kit-platform: Airflow 3 on Kubernetes where a batch scheduler decides where and when
+task pods run. Import it into a Pulumi program:
+
+    from airflow_kit_platform import Platform, PlatformArgs, TeamArgs
+
+    platform = Platform("airflow", PlatformArgs(teams=[TeamArgs(name="etl", min={"cpu": "4", "memory": "16Gi"},
+                                                                max={"cpu": "8", "memory": "32Gi"})]))
+    pulumi.export("apiServerUrl", platform.api_server_url)
+
+The repository's stack files run the same component (`__main__.py` -> `program.run`).
+"""
+
+from airflow_kit_platform.args import (AirflowArgs, ConcurrencyArgs, DatabaseArgs, ImagesArgs, KedaArgs,
+                                       LocalDiskArgs, PlatformArgs, PoolArgs, QueueArgs, SchedulerArgs,
+                                       TaskResourcesArgs, TeamArgs)
+from airflow_kit_platform.config_reader import ConfigError
+from airflow_kit_platform.versions import AIRFLOW_CHART_VERSION, AIRFLOW_VERSION, TESTED_AIRFLOW_RELEASES
+
+
+def __getattr__(name: str):
+    # The component imports pulumi_kubernetes: loaded on first use, so the args and versions stay light.
+    if name == "Platform":
+        from airflow_kit_platform.platform import Platform
+
+        return Platform
+    raise AttributeError(f"module 'airflow_kit_platform' has no attribute {name!r}")
+
+
+__all__ = ["AIRFLOW_CHART_VERSION", "AIRFLOW_VERSION", "AirflowArgs", "ConcurrencyArgs", "ConfigError",
+           "DatabaseArgs", "ImagesArgs", "KedaArgs", "LocalDiskArgs", "Platform", "PlatformArgs", "PoolArgs",
+           "QueueArgs", "SchedulerArgs", "TESTED_AIRFLOW_RELEASES", "TaskResourcesArgs", "TeamArgs"]

@@ -35,13 +35,14 @@ def local_chart_package(chart: str = "airflow", version: str = versions.AIRFLOW_
     return os.path.join(folder, f"{chart}-{version}.tgz")
 
 
-def airflow_chart_path(settings: Settings, *, isdir: Callable[[str], bool] = os.path.isdir) -> Optional[str]:
-    """The local chart `airflow.chart.path` names: a chart package or folder as given, or, for a folder
-    of packaged charts (no Chart.yaml, like `.charts`), the package of the stack's Airflow version."""
+def airflow_chart_path(settings: Settings, *, exists: Callable[[str], bool] = os.path.exists) -> Optional[str]:
+    """The local chart `airflow.chart.path` names: a chart package (`.tgz`) or chart folder (with
+    Chart.yaml) as given; any other folder (like `.charts`) holds packaged charts, and the one of the
+    stack's Airflow version is used, so an Airflow upgrade needs no stack edit."""
     path = settings.airflow.chart_path
-    if path and isdir(path) and not os.path.exists(os.path.join(path, "Chart.yaml")):
-        return local_chart_package(version=settings.airflow.chart_version, folder=path)
-    return path
+    if not path or path.endswith(".tgz") or exists(os.path.join(path, "Chart.yaml")):
+        return path
+    return local_chart_package(version=settings.airflow.chart_version, folder=path)
 
 
 def repository_error(url: str, timeout: float = REPOSITORY_TIMEOUT_SECONDS) -> Optional[str]:
@@ -66,12 +67,14 @@ def chart_source_problem(settings: Settings, *, exists: Callable[[str], bool] = 
         return None
     package = f"airflow-{airflow.chart_version}.tgz"
     if airflow.chart_path:
-        path = airflow_chart_path(settings, isdir=lambda folder: exists(folder) and os.path.isdir(folder))
+        path = airflow_chart_path(settings, exists=exists)
         if exists(path):
             return None
+        missing = ("no such chart file or folder" if path == airflow.chart_path or not exists(airflow.chart_path)
+                   else f"the folder holds no {package}")
         return ConfigError(
             settings.stack, CHART_PATH_KEY, airflow.chart_path,
-            f"no {path}; `make setup` puts the packaged chart in {LOCAL_CHARTS_DIR}/ "
+            f"{missing}; `make setup` puts the packaged chart in {LOCAL_CHARTS_DIR}/ "
             f"(from CHARTS_FROM or the chart repository {versions.AIRFLOW_CHART_REPO}), or point the key at "
             f"a copy of {package} or a folder holding it")
     problem = reachable(versions.AIRFLOW_CHART_REPO)

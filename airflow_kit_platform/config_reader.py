@@ -12,7 +12,9 @@ import difflib
 import re
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, TypeVar
 
-from airflow_kit_platform.quantities import QUANTITY_HELP, canonical, parse_quantity
+import pulumi
+
+from airflow_kit_platform.quantities import canonical, parse_quantity
 
 PROJECT = "airflow-kit"
 T = TypeVar("T")
@@ -22,8 +24,9 @@ DURATION = re.compile(r"^([0-9]+)(s|m|h)?$")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
-class ConfigError(Exception):
-    """Bad stack config: raised before any resource is created."""
+class ConfigError(pulumi.RunError):
+    """Bad stack config: raised before any resource is created. A RunError, so Pulumi prints the
+    one line without a traceback when a program lets it through."""
 
     def __init__(self, stack: str, key: str, value: Any, allowed: str):
         self.stack, self.key, self.value, self.allowed = stack, key, value, allowed
@@ -135,14 +138,16 @@ class Section:
         hint = did_you_mean(value, allowed) if isinstance(value, str) else ""
         raise self.error(name, value, f"must be one of {', '.join(allowed)}{hint}")
 
-    def quantity(self, name: str, default: Any = _MISSING) -> Any:
+    def quantity(self, name: str, default: Any = _MISSING, resource: Optional[str] = None) -> Any:
+        """A Kubernetes quantity (kept as written); `resource` (default: the key) picks the byte rule."""
         value = self.raw(name, default)
         if value is default and default is not _MISSING:
             return value
         try:
-            parse_quantity(value)
-        except ValueError:
-            raise self.error(name, value, f"must be {QUANTITY_HELP}") from None
+            parse_quantity(value, resource or name)
+        except ValueError as error:
+            problem = str(error).removeprefix("expected ")
+            raise self.error(name, value, f"must be {problem}") from None
         return canonical(value)
 
     def string_map(self, name: str) -> dict[str, str]:
@@ -152,6 +157,23 @@ class Section:
         ):
             raise self.error(name, value, "must be a mapping of strings to strings")
         return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+
+    def mapping(self, name: str) -> dict[str, Any]:
+        """A free-form mapping (chart values): only its shape is checked here."""
+        value = self.raw(name, {})
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise self.error(name, value, "must be a mapping of keys to values")
+        return dict(value)
+
+    def config_sections(self, name: str) -> dict[str, dict[str, Any]]:
+        """airflow.cfg options: section -> option -> a scalar value."""
+        value = self.mapping(name)
+        for section, options in value.items():
+            if not isinstance(options, Mapping) or not all(
+                    isinstance(option, str) and isinstance(v, (str, int, float, bool)) for option, v in options.items()):
+                raise self.error(f"{name}.{section}", options,
+                                 "must be a mapping of airflow.cfg options to values (section -> option -> value)")
+        return {section: dict(options) for section, options in value.items()}
 
     def listing(self, name: str) -> list:
         value = self.raw(name, [])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from airflow_kit_platform import versions
+from airflow_kit_platform.passthrough import merge_under
 from airflow_kit_platform.scheduling.backend import ChartSpec
 from airflow_kit_platform.settings import Settings
 
@@ -20,4 +21,5 @@ def keda_chart(settings: Settings) -> Optional[ChartSpec]:
         return None
     return ChartSpec(release="keda", chart="keda", repository=versions.KEDA_CHART_REPO,
                      version=versions.KEDA_CHART_VERSION, namespace=KEDA_NAMESPACE,
-                     values={"crds": {"install": True}})
+                     values=merge_under({"crds": {"install": True}}, settings.keda.chart_values,
+                                        stack=settings.stack, key="keda.chartValues"))

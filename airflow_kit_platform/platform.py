@@ -7,20 +7,23 @@ pure builders; this module only decides order and what is switched on.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from airflow_kit_platform.airflow.release import AirflowRelease
-from airflow_kit_platform.airflow.values import ADMIN_USER, merge_config
+from airflow_kit_platform.airflow.chart_names import SecretNames
+from airflow_kit_platform.airflow.values import ADMIN_PASSWORD_KEY, ADMIN_USER, build_values, merge_config
 from airflow_kit_platform.k8s_objects import create_chart, create_object
 from airflow_kit_platform.keda import keda_chart
 from airflow_kit_platform.queueing.plans import queue_plan
 from airflow_kit_platform.queueing.layer import QueueLayer
 from airflow_kit_platform.scheduling.layer import SchedulingLayer
 from airflow_kit_platform.scheduling.plans import scheduling_plan
-from airflow_kit_platform.settings import Settings
+from airflow_kit_platform.args import PlatformArgs
+from airflow_kit_platform.config_reader import ConfigError, did_you_mean
+from airflow_kit_platform.settings import SECRET_KEYS, Settings, load_settings
 from airflow_kit_platform.workloads.pod_templates import (default_pod_template_text, pod_templates_configmap,
                                                 render_pod_templates)
 from airflow_kit_platform.workloads.pools import PoolsSync
@@ -28,9 +31,29 @@ from airflow_kit_platform.workloads import team_namespaces
 from airflow_kit_platform.scheduling import ack
 
 
+def resolve(args: Union[PlatformArgs, Settings],
+            given_secrets: Optional[Mapping[str, Optional[pulumi.Output]]]) -> tuple[Settings, dict]:
+    """Validated settings and the secrets as Pulumi secrets, from typed args or loaded settings."""
+    if isinstance(args, Settings):
+        return args, dict(given_secrets or {})
+    stack = args.stack or pulumi.get_stack()
+    for key in args.secrets:
+        if key not in SECRET_KEYS:
+            raise ConfigError(stack, f"secrets.{key}", "(secret)",
+                              f"unknown secret{did_you_mean(key, SECRET_KEYS)}; known: {', '.join(SECRET_KEYS)}")
+    settings = load_settings(stack, args.to_config(), frozenset(args.secrets))
+    return settings, {key: pulumi.Output.secret(value) for key, value in args.secrets.items()}
+
+
 class Platform(pulumi.ComponentResource):
-    def __init__(self, name: str, settings: Settings, *, given_secrets: Mapping[str, Optional[pulumi.Output]],
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    """One Airflow platform: Airflow's chart, the batch scheduler's queues and quotas, the team pod
+    templates and pools. `args` are typed `PlatformArgs` (a Pulumi program) or the settings a stack
+    file loads to; both are validated before anything is registered. Explicit providers work as for
+    any component: `opts=pulumi.ResourceOptions(providers={"kubernetes": provider})`."""
+
+    def __init__(self, name: str, args: Union[PlatformArgs, Settings], opts: Optional[pulumi.ResourceOptions] = None,
+                 *, given_secrets: Optional[Mapping[str, Optional[pulumi.Output]]] = None):
+        settings, given_secrets = resolve(args, given_secrets)
         # Every pure plan first, before this component registers: a rule only a backend, the
         # queue layer or the pod templates know (a reserved queue or quota name) stops the
         # program with nothing created (program.run turns its ConfigError into one line).
@@ -40,6 +63,9 @@ class Platform(pulumi.ComponentResource):
         files = render_pod_templates(settings, plan.pod_marks)
         configmap = pod_templates_configmap(settings, files)
         default_template = default_pod_template_text(settings, plan.pod_marks)
+        airflow_values = build_values(settings, pod_template=default_template,
+                                      extra_config=merge_config(plan.airflow_config, queues.airflow_config),
+                                      pod_templates_configmap=configmap["metadata"]["name"])
 
         super().__init__("airflow-kit:index:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -75,9 +101,7 @@ class Platform(pulumi.ComponentResource):
         self.airflow = AirflowRelease(
             "airflow", settings,
             given_secrets=given_secrets,
-            pod_template=default_template,
-            pod_templates_configmap=configmap["metadata"]["name"],
-            extra_config=merge_config(plan.airflow_config, queues.airflow_config),
+            values=airflow_values,
             opts=pulumi.ResourceOptions(parent=self, depends_on=airflow_depends))
 
         self.pools = PoolsSync("pools", settings, opts=pulumi.ResourceOptions(
@@ -92,9 +116,19 @@ class Platform(pulumi.ComponentResource):
             installed.append("keda")
         if settings.airflow.install:
             installed.append("airflow")
+        # What a program needs from the platform, as attributes and stack outputs.
+        self.api_server_url = f"http://{self.airflow.api_server_service}"  # in-cluster
+        self.admin_user = ADMIN_USER
+        self.admin_password: pulumi.Output[str] = self.airflow.secrets.admin_password
+        self.admin_credentials = {"user": ADMIN_USER, "namespace": settings.namespace,
+                                  "secret": SecretNames.admin_password, "passwordKey": ADMIN_PASSWORD_KEY}
+        self.task_namespaces = settings.task_namespaces()
+        self.teams = [team.name for team in settings.teams.leaves()]
         self.outputs: dict[str, Any] = {
             "namespace": settings.namespace,
             "apiServerService": self.airflow.api_server_service,
+            "apiServerUrl": self.api_server_url,
+            "adminCredentials": self.admin_credentials,
             "executors": settings.airflow.executor,
             "scheduler": settings.scheduler.backend,
             "schedulerName": settings.scheduler.scheduler_name,
@@ -102,10 +136,10 @@ class Platform(pulumi.ComponentResource):
             "installedCharts": installed,
             "airflowVersion": settings.airflow.version,
             "airflowChartVersion": settings.airflow.chart_version,
-            "teams": [team.name for team in settings.teams.leaves()],
+            "teams": self.teams,
             "pools": [pool.name for pool in settings.all_pools()],
             "podTemplates": sorted(files),
-            "taskNamespaces": settings.task_namespaces(),
+            "taskNamespaces": self.task_namespaces,
         }
         if settings.scheduler.backend == "ack":
             # What to merge into the cluster's tree when its admin owns it (also written to a file).

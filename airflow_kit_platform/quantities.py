@@ -1,48 +1,41 @@
-"""Kubernetes resource quantities: parse, compare and add them without a cluster.
+"""Kubernetes resource quantities as numbers, in Kubernetes' own grammar.
 
-The team tree compares a child's guaranteed share with its parent's ceiling, so the kit
-needs quantities as numbers; it also needs to refuse `4x` or `-1Gi` before Kubernetes
-would.
+The team tree compares a child's guaranteed share with its parent's ceiling, so the kit needs
+quantities as numbers. Parsing is the `kubernetes` client's `parse_quantity` (the grammar the
+DAG helper uses too); on top, the kit refuses what Kubernetes would take but no stack means:
+a negative amount, NaN or infinity, and a fraction of a byte (`8m` of memory is 0.008 bytes:
+surely `8Mi`).
 """
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from typing import Optional
 
-_SUFFIX_FACTORS = {
-    "": Decimal(1),
-    "m": Decimal("0.001"),
-    "k": Decimal(10) ** 3,
-    "M": Decimal(10) ** 6,
-    "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15,
-    "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10,
-    "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50,
-    "Ei": Decimal(2) ** 60,
-}
-_QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<suffix>[a-zA-Z]*)$")
+from kubernetes.utils.quantity import parse_quantity as kubernetes_quantity
 
 QUANTITY_HELP = "a non-negative Kubernetes quantity such as 500m, 2, 1.5, 512Mi or 8Gi"
+# Resources counted in bytes: a fraction of one is a typo for a binary suffix.
+BYTE_RESOURCES = ("memory", "storage", "ephemeral-storage")
 
 
-def parse_quantity(value: object) -> Decimal:
-    """Return the quantity in base units (cores, bytes); raise ValueError when malformed."""
+def parse_quantity(value: object, resource: Optional[str] = None) -> Decimal:
+    """The quantity in base units (cores, bytes); ValueError when Kubernetes would refuse it, it is
+    negative, or (for `resource` in BYTE_RESOURCES) it is a fraction of a byte."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"expected {QUANTITY_HELP}")
     text = str(value).strip()
-    match = _QUANTITY.match(text)
-    if not match or match.group("suffix") not in _SUFFIX_FACTORS:
-        raise ValueError(f"expected {QUANTITY_HELP}")
     try:
-        return Decimal(match.group("number")) * _SUFFIX_FACTORS[match.group("suffix")]
-    except InvalidOperation as error:  # pragma: no cover - the regex only lets numbers through
-        raise ValueError(f"expected {QUANTITY_HELP}") from error
+        amount = kubernetes_quantity(text)
+    except (ValueError, ArithmeticError):
+        raise ValueError(f"expected {QUANTITY_HELP}") from None
+    # Python's Decimal also takes `1_000` and `1 Gi`; Kubernetes does not.
+    if not amount.is_finite() or amount < 0 or "_" in text or any(char.isspace() for char in text):
+        raise ValueError(f"expected {QUANTITY_HELP}")
+    if resource in BYTE_RESOURCES and amount != amount.to_integral_value():
+        raise ValueError(f"expected whole bytes for {resource} ({text} is a fraction of a byte: "
+                         f"did you mean {text[:-1]}Mi?)" if text.endswith("m") else f"expected whole bytes for {resource}")
+    return amount
 
 
 def canonical(value: object) -> str:

@@ -115,6 +115,10 @@ class AirflowSettings:
     statsd: bool = True  # the chart's StatsD exporter (metrics); off where nothing scrapes it
     auth_manager: str = "fab"  # AUTH_MANAGERS
     logs_volume: Optional[LogsVolume] = None  # None: logs live and die with each pod
+    # Passthrough (airflow_kit_platform/passthrough.py): chart values and airflow.cfg options the
+    # kit does not set, merged under its own.
+    chart_values: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def chart_version(self) -> str:
@@ -157,6 +161,7 @@ class Keda:
     max_replicas: int = 10
     polling_interval: int = 5
     cooldown_period: int = 30
+    chart_values: Mapping[str, Any] = field(default_factory=dict)  # KEDA's chart, when the kit installs it
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,7 @@ class SchedulerSettings:
     reclaim_delay_seconds: int = 120
     scheduler_name_override: Optional[str] = None  # `scheduler.schedulerName`
     quota_tree: QuotaTree = field(default_factory=QuotaTree)
+    chart_values: Mapping[str, Any] = field(default_factory=dict)  # the backend's chart, when installed
 
     @property
     def scheduler_name(self) -> str:
@@ -217,6 +223,7 @@ class QueueSettings:
     backend: str = "none"
     install: bool = True
     chart_version: str = versions.KOORD_QUEUE_CHART_VERSION
+    chart_values: Mapping[str, Any] = field(default_factory=dict)  # koord-queue's chart, when installed
 
 
 @dataclass(frozen=True)
@@ -390,6 +397,8 @@ def _airflow(section: Section) -> AirflowSettings:
         statsd=section.boolean("statsd", True),
         auth_manager=section.choice("authManager", AUTH_MANAGERS, "fab"),
         logs_volume=_logs_volume(section.section("logsVolume")) if section.has("logsVolume") else None,
+        chart_values=section.mapping("chartValues"),
+        config=section.config_sections("config"),
     )
     section.finish()
     return settings
@@ -443,7 +452,9 @@ def _keda(section: Section, airflow: AirflowSettings) -> Keda:
         max_replicas=section.integer("maxReplicas", 10, minimum=1),
         polling_interval=section.integer("pollingInterval", 5, minimum=1),
         cooldown_period=section.integer("cooldownPeriod", 30, minimum=0),
+        chart_values=section.mapping("chartValues"),
     )
+    _chart_values_need_install(section, keda.chart_values, keda.enabled and keda.install, "keda.enabled and keda.install")
     if keda.min_replicas > keda.max_replicas:
         raise section.error("minReplicas", keda.min_replicas, f"must not exceed maxReplicas ({keda.max_replicas})")
     if keda.enabled and "CeleryExecutor" not in airflow.executors:
@@ -514,7 +525,9 @@ def _scheduler(section: Section) -> SchedulerSettings:
                                                pattern_help="must be a scheduler name (lower-case letters, "
                                                             "digits, '-', '.')"),
         quota_tree=quota_tree,
+        chart_values=section.mapping("chartValues"),
     )
+    _chart_values_need_install(section, scheduler.chart_values, install, "scheduler.install")
     if backend == "ack" and install:
         raise section.error("install", True, "ACK's scheduling add-ons (ack-koordinator, the scheduler) are "
                             "managed by ACK; the kit only uses them")
@@ -530,8 +543,11 @@ def _queue(section: Section, scheduler: SchedulerSettings) -> QueueSettings:
     queue = QueueSettings(
         backend=backend,
         install=section.boolean("install", backend == "koord-queue"),
-        chart_version=section.string("chartVersion", versions.KOORD_QUEUE_CHART_VERSION),
+        chart_version=section.string("chartVersion", QueueSettings.chart_version),
+        chart_values=section.mapping("chartValues"),
     )
+    _chart_values_need_install(section, queue.chart_values, backend == "koord-queue" and queue.install,
+                               "queue.backend koord-queue with queue.install")
     needs = QUEUE_NEEDS.get(backend)
     if needs is not None and scheduler.backend != needs[0]:
         raise section.error("backend", backend, f"{needs[1]}: needs scheduler.backend {needs[0]} (or queue.backend none)")
@@ -541,11 +557,16 @@ def _queue(section: Section, scheduler: SchedulerSettings) -> QueueSettings:
     return queue
 
 
+def _chart_values_need_install(section: Section, values: Mapping[str, Any], installs: bool, when: str) -> None:
+    if values and not installs:
+        raise section.error("chartValues", values, f"applies only when the kit installs the chart ({when})")
+
+
 def _logs_volume(section: Section) -> LogsVolume:
     volume = LogsVolume(
         storage_class=section.string("storageClass", None, pattern=STORAGE_CLASS_NAME,
                                      pattern_help="must be a StorageClass name"),
-        size=section.quantity("size", "10Gi"),
+        size=section.quantity("size", "10Gi", resource="storage"),
         access_mode=section.choice("accessMode", ACCESS_MODES, "ReadWriteMany"))
     if parse_quantity(volume.size) <= 0:
         raise section.error("size", volume.size, "must be greater than zero")
@@ -587,7 +608,7 @@ def _local_disk(section: Section, scheduler: SchedulerSettings) -> LocalDisk:
                                      pattern_help="must be a StorageClass name"),
         mount_path=section.string("mountPath", "/scratch", pattern=re.compile(r"^/[^\s]*$"),
                                   pattern_help="must be an absolute path"),
-        max_size=section.quantity("maxSize", "500Gi"),
+        max_size=section.quantity("maxSize", "500Gi", resource="storage"),
         create_storage_class=section.boolean("createStorageClass", False),
     )
     if local_disk.create_storage_class and scheduler.backend != "ack":

@@ -89,13 +89,10 @@ class AirflowRelease(pulumi.ComponentResource):
     """The official chart with the kit's values; secrets are created first and referenced by name."""
 
     def __init__(self, name: str, settings: Settings, *, given_secrets: Mapping[str, Optional[pulumi.Output]],
-                 pod_template: Optional[str], pod_templates_configmap: Optional[str],
-                 extra_config: Mapping[str, Mapping[str, Any]],
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 values: Mapping[str, Any], opts: Optional[pulumi.ResourceOptions] = None):
+        """`values`: chart_values.build_values(...), built before anything is registered."""
         super().__init__("airflow-kit:airflow:Release", name, None, opts)
-        self.values = chart_values.build_values(
-            settings, pod_template=pod_template, extra_config=extra_config,
-            pod_templates_configmap=pod_templates_configmap)
+        self.values = dict(values)
         self.secrets = AirflowSecrets(f"{name}-secrets", settings, given_secrets,
                                       opts=pulumi.ResourceOptions(parent=self))
         chart_depends: list[pulumi.Resource] = [self.secrets]

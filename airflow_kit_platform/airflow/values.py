@@ -11,6 +11,7 @@ import json
 from typing import Any, Mapping, Optional
 
 from airflow_kit_platform.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
+from airflow_kit_platform.passthrough import merge_under
 from airflow_kit_platform.settings import Settings
 
 POD_TEMPLATES_VOLUME = "airflow-kit-pod-templates"
@@ -94,7 +95,7 @@ def airflow_config(settings: Settings, extra: Mapping[str, Mapping[str, Any]] = 
                 "multi_namespace_mode_namespace_list": ",".join(
                     [settings.namespace] + settings.task_namespaces()),
             })
-    return merge_config(base, extra)
+    return merge_under(merge_config(base, extra), settings.airflow.config, stack=settings.stack, key="airflow.config")
 
 
 def build_values(settings: Settings, *, pod_template: Optional[str] = None,
@@ -171,7 +172,7 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
                          dict(KUBERNETES_DEFAULT_CONNECTION_ENV)]
     if pod_template is not None:
         values["podTemplate"] = pod_template
-    return values
+    return merge_under(values, settings.airflow.chart_values, stack=settings.stack, key="airflow.chartValues")
 
 
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"

@@ -48,6 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional
 
+from airflow_kit_platform.passthrough import merge_under
 from airflow_kit_platform import versions
 from airflow_kit_platform.scheduling import cluster_name
 from airflow_kit_platform.scheduling.ack import JOB_QUOTA_LABEL as ACK_QUOTA_NAME_LABEL
@@ -102,7 +103,7 @@ def koord_queue_chart(settings: Settings) -> ChartSpec:
         repository=versions.KOORDINATOR_CHART_REPO,
         version=settings.queue.chart_version,
         namespace=KOORD_QUEUE_NAMESPACE,
-        values=values,
+        values=merge_under(values, settings.queue.chart_values, stack=settings.stack, key="queue.chartValues"),
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Mapping
 
+from airflow_kit_platform.passthrough import merge_under
 from airflow_kit_platform.scheduling import TEAM_LABEL, ack, default, koordinator, volcano
 from airflow_kit_platform.scheduling.backend import SchedulingPlan
 
@@ -41,6 +42,11 @@ def scheduling_plan(settings: "Settings") -> SchedulingPlan:
     """The backend's plan; with `teamNamespaces`, every team's pods carry their namespace
     (whatever the backend: the DAG helper's pod_override puts the pod there)."""
     plan = backend_module(settings).plan(settings)
+    if settings.scheduler.chart_values:
+        plan = replace(plan, charts=tuple(
+            replace(chart, values=merge_under(chart.values, settings.scheduler.chart_values, stack=settings.stack,
+                                              key="scheduler.chartValues"))
+            for chart in plan.charts))
     if settings.team_namespaces:
         plan = replace(plan, pod_marks={team: replace(marks, namespace=settings.task_namespace(team))
                                         for team, marks in plan.pod_marks.items()})

@@ -161,8 +161,8 @@ def _read_team(stack: str, index: int, raw: Any) -> Team:
     task_resources = TaskResources(
         cpu=task.quantity("cpu", "500m"),
         memory=task.quantity("memory", "1Gi"),
-        cpu_limit=task.quantity("cpuLimit", None),
-        memory_limit=task.quantity("memoryLimit", None),
+        cpu_limit=task.quantity("cpuLimit", None, resource="cpu"),
+        memory_limit=task.quantity("memoryLimit", None, resource="memory"),
     )
     task.finish()
     for request, limit, key in (

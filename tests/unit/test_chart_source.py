@@ -27,7 +27,7 @@ def test_unreachable_repository_names_the_local_copy_and_the_command():
     assert "\n" not in message
     assert message.startswith("stack 'local': airflow-kit:airflow.chart.path")
     assert "https://airflow.apache.org is unreachable (timed out)" in message
-    assert "pulumi config set --stack local --path airflow-kit:airflow.chart.path .charts/airflow-1.19.0.tgz" in message
+    assert "pulumi config set --stack local --path airflow-kit:airflow.chart.path .charts" in message
 
 
 def test_unreachable_repository_without_a_local_copy_says_where_to_put_one():
@@ -45,14 +45,21 @@ def test_reachable_repository_or_no_chart_install_needs_nothing():
 def test_missing_local_chart_path_is_one_line_naming_make_setup():
     problem = chart_source.chart_source_problem(settings("local-node"), exists=lambda path: False,
                                              reachable=lambda url: pytest.fail("a local chart needs no repository"))
-    assert str(problem).startswith("stack 'local-node': airflow-kit:airflow.chart.path = '.charts/airflow-1.19.0.tgz': "
+    assert str(problem).startswith("stack 'local-node': airflow-kit:airflow.chart.path = '.charts': "
                                    "no such chart file or folder; `make setup` puts the packaged chart")
     assert chart_source.chart_source_problem(settings("local-node"), exists=lambda path: True) is None
+    only_the_folder = chart_source.chart_source_problem(settings("local-node"), exists=lambda path: path == ".charts")
+    assert "= '.charts': the folder holds no airflow-1.19.0.tgz;" in str(only_the_folder)
 
 
-def test_local_node_stack_installs_the_pinned_chart_version():
-    assert settings("local-node").airflow.chart_path == chart_source.local_chart_package() == \
-        f".charts/airflow-{versions.AIRFLOW_CHART_VERSION}.tgz"
+def test_a_folder_of_packages_gives_the_chart_of_the_stack_airflow_version():
+    """`chart.path: .charts` follows `airflow.version`: an Airflow upgrade needs no stack edit."""
+    assert chart_source.airflow_chart_path(settings("local-node"), exists=lambda path: False) == \
+        chart_source.local_chart_package() == f".charts/airflow-{versions.AIRFLOW_CHART_VERSION}.tgz"
+    assert chart_source.airflow_chart_path(settings("local", chart={"path": "/c/airflow-1.19.0.tgz"})) == \
+        "/c/airflow-1.19.0.tgz"
+    unpacked = settings("local", chart={"path": "/c/airflow"})
+    assert chart_source.airflow_chart_path(unpacked, exists=lambda path: path == "/c/airflow/Chart.yaml") == "/c/airflow"
 
 
 class _Index(http.server.BaseHTTPRequestHandler):

@@ -116,7 +116,7 @@ def test_missing_chart_stops_before_the_node_starts(capsys, toolchain, monkeypat
     code, lines = run_cli(capsys, "up")
     assert code == 2 and len(lines) == 1
     assert lines[0].startswith("airflow-kit: stack 'local-node': airflow-kit:airflow.chart.path = "
-                               "'.charts/airflow-1.19.0.tgz': no such chart file or folder")
+                               "'.charts': no such chart file or folder")
 
 
 def test_a_kit_bug_is_one_line_too(capsys, monkeypatch):

@@ -41,7 +41,7 @@ def test_airflow_chart_pinned_with_executor_list(stack, evaluations):
     chart = airflow_chart(evaluations[stack]).inputs
     path = stack_file_config(stack)["airflow"].get("chart", {}).get("path")
     if path:  # a packaged copy of the pinned chart (air-gapped stacks)
-        assert chart["chart"] == path and path.endswith(f"airflow-{versions.AIRFLOW_CHART_VERSION}.tgz")
+        assert chart["chart"] == f"{path}/airflow-{versions.AIRFLOW_CHART_VERSION}.tgz"
     else:
         assert chart["chart"] == "airflow"
         assert chart["version"] == versions.AIRFLOW_CHART_VERSION == "1.19.0"

@@ -7,6 +7,7 @@ import json
 import pulumi
 import pytest
 
+from airflow_kit_platform import versions
 from airflow_kit_platform.airflow.chart_names import SecretNames
 from airflow_kit_platform.settings import load_settings
 from airflow_kit_platform.workloads.pools import (MIGRATION_WAIT_TIMEOUT, PoolsSync, pools_file, pools_hash,
@@ -73,7 +74,7 @@ def test_job_imports_with_the_chart_database_connection_after_migrations():
     assert importer["args"] == ["airflow", "pools", "import", "/pools/pools.json"]
     image = f"{settings.airflow.image_repository}:{settings.airflow.image_tag}"
     for container in (wait, importer):
-        assert container["image"] == image == "apache/airflow:3.1.7"
+        assert container["image"] == image == f"apache/airflow:{versions.AIRFLOW_VERSION}"
         conn = {e["name"]: e for e in container["env"]}["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         assert conn["valueFrom"]["secretKeyRef"] == {"name": SecretNames.metadata, "key": "connection"}
         assert SecretNames.metadata == "airflow-metadata"
