@@ -18,7 +18,7 @@ from airflow_kit_platform.versions import AIRFLOW_CHART_VERSION, AIRFLOW_VERSION
 
 
 def __getattr__(name: str):
-    # The component imports pulumi_kubernetes: loaded on first use, so the args and versions stay light.
+    # The component imports pulumi_kubernetes and every builder: loaded on first use.
     if name == "Platform":
         from airflow_kit_platform.platform import Platform
 

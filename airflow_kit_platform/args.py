@@ -46,7 +46,8 @@ class TeamArgs:
     weight: Optional[int] = doc("share of spare capacity among siblings (default 1)")
     priority: Optional[str] = doc("prod, mid, batch or free (default mid)")
     overcommit: Optional[bool] = doc("run as best-effort on idle capacity (scheduler.overcommit)")
-    image: Optional[str] = doc("the team's fused worker image (default: the Airflow image)")
+    image: Optional[str] = doc("the team's fused worker image (default: <businessImage>-airflow-<version> "
+                               "with a business_image, else the Airflow image)")
     business_image: Optional[str] = doc("business image the fused worker image is built from")
     task_resources: Optional[TaskResourcesArgs] = doc("default requests and limits of a task pod")
     pool_slots: Optional[int] = doc("Airflow pool slots (default: as many tasks as its quota holds)")

@@ -26,6 +26,7 @@ from airflow_kit_platform import local_cluster
 from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART
 from airflow_kit_platform.airflow_api import AirflowApi, AirflowApiError, TaskSummary
 from airflow_kit_platform.local_cluster import Cluster, SetupError
+from airflow_kit_platform.settings import DEFAULT_NAMESPACE
 
 DEFAULT_DAG = "kit_kubernetes_teams"  # a task per team in its own pod, in the team's fused image
 # What the last `make up` deployed, so `make dag` and `make down` need no arguments.
@@ -111,7 +112,7 @@ def api_service_address(cluster: Cluster, namespace: str) -> str:
 
 
 def access_lines(stack: str, cluster: Cluster, values: dict) -> list[str]:
-    namespace = values.get("namespace", "airflow")
+    namespace = values.get("namespace", DEFAULT_NAMESPACE)
     if cluster.kit_node:
         address = api_service_address(cluster, namespace)
         url = f"http://{address}:{API_SERVER_PORT}   (the Service's address; this machine is the node)"
@@ -211,7 +212,7 @@ def cmd_dag(args: argparse.Namespace) -> int:
     stack, cluster = deployed(args.stack)
     values = outputs(stack, cluster, secrets=True)
     started = time.monotonic()
-    with api_url(cluster, values.get("namespace", "airflow")) as base:
+    with api_url(cluster, values.get("namespace", DEFAULT_NAMESPACE)) as base:
         api = AirflowApi(base, values["adminUser"], values["adminPassword"])
         api.wait_for_dags({args.dag_id})
         run_id = api.trigger(args.dag_id)

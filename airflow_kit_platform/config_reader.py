@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import pulumi
 
 from airflow_kit_platform.quantities import canonical, parse_quantity
 
 PROJECT = "airflow-kit"
-T = TypeVar("T")
 _MISSING = object()
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DURATION = re.compile(r"^([0-9]+)(s|m|h)?$")
@@ -201,6 +200,3 @@ def _range_text(what: str, minimum: Optional[float], maximum: Optional[float]) -
         return f"{what} >= {minimum}"
     return what
 
-
-def read_each(items: list, reader: Callable[[int, Any], T]) -> list[T]:
-    return [reader(index, item) for index, item in enumerate(items)]

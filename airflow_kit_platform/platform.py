@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from airflow_kit_platform.airflow.release import AirflowRelease
 from airflow_kit_platform.airflow.chart_names import SecretNames
-from airflow_kit_platform.airflow.values import ADMIN_PASSWORD_KEY, ADMIN_USER, build_values, merge_config
+from airflow_kit_platform.airflow.values import ADMIN_PASSWORD_KEY, ADMIN_USER, build_values
 from airflow_kit_platform.k8s_objects import create_chart, create_object
 from airflow_kit_platform.keda import keda_chart
 from airflow_kit_platform.queueing.plans import queue_plan
@@ -64,7 +64,7 @@ class Platform(pulumi.ComponentResource):
         configmap = pod_templates_configmap(settings, files)
         default_template = default_pod_template_text(settings, plan.pod_marks)
         airflow_values = build_values(settings, pod_template=default_template,
-                                      extra_config=merge_config(plan.airflow_config, queues.airflow_config),
+                                      extra_config=plan.airflow_config,
                                       pod_templates_configmap=configmap["metadata"]["name"])
 
         super().__init__("airflow-kit:index:Platform", name, None, opts)

@@ -29,8 +29,9 @@ def parse_quantity(value: object, resource: Optional[str] = None) -> Decimal:
         amount = kubernetes_quantity(text)
     except (ValueError, ArithmeticError):
         raise ValueError(f"expected {QUANTITY_HELP}") from None
-    # Python's Decimal also takes `1_000` and `1 Gi`; Kubernetes does not.
-    if not amount.is_finite() or amount < 0 or "_" in text or any(char.isspace() for char in text):
+    # Python's Decimal also takes `1_000`, `1 Gi` and non-ASCII digits; Kubernetes does not.
+    if (not amount.is_finite() or amount < 0 or "_" in text or not text.isascii()
+            or any(char.isspace() for char in text)):
         raise ValueError(f"expected {QUANTITY_HELP}")
     if resource in BYTE_RESOURCES and amount != amount.to_integral_value():
         raise ValueError(f"expected whole bytes for {resource} ({text} is a fraction of a byte: "

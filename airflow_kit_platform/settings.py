@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional
 
+from airflow_kit import names
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import DNS_LABEL, ConfigError, Section, did_you_mean
 from airflow_kit_platform.quantities import parse_quantity
@@ -28,7 +29,7 @@ DEFAULT_SCHEDULER_NAMES = {"default": "default-scheduler", "koordinator": "koord
 # Who owns the cluster's one ElasticQuotaTree on ACK: the kit, or the cluster admin (then the
 # kit exports its subtree to merge).
 QUOTA_TREE_OWNERS = ("kit", "admin")
-QUEUE_BACKENDS = ("none", "koord-queue", "ack")
+QUEUE_BACKENDS = names.QUEUE_BACKENDS  # teams.json carries it to the DAG helper
 # The scheduler backend each job queue works with, and why.
 QUEUE_NEEDS = {"koord-queue": ("koordinator", "koord-queue maps Jobs to Koordinator ElasticQuotas"),
                "ack": ("ack", "ACK kube-queue maps Jobs to the leaves of the ElasticQuotaTree")}
@@ -57,6 +58,7 @@ MIN_QUEUE_WAIT_SECONDS = 30
 # Retries a task of a team whose pods can be preempted gets unless it says otherwise.
 PREEMPTIBLE_TASK_RETRIES = 2
 DNS_LABEL_MAX = 63  # a namespace name
+DEFAULT_NAMESPACE = "airflow"
 
 
 AIRFLOW_DEFAULT_PARALLELISM = 32
@@ -146,11 +148,12 @@ class AirflowSettings:
 class Database:
     mode: str = "bundled"
     host: Optional[str] = None
+    # An external database's connection (the bundled one ignores them: no TLS, no PgBouncer).
     port: int = 5432
     name: str = "airflow"
     user: str = "airflow"
-    sslmode: str = "disable"
-    pgbouncer: bool = False
+    sslmode: str = "require"
+    pgbouncer: bool = True
 
 
 @dataclass(frozen=True)
@@ -193,10 +196,14 @@ class QuotaTree:
     root: Mapping[str, str] = field(default_factory=dict)  # empty: the kit's subtree's max
 
 
+# Backends whose chart the kit installs unless `scheduler.install: false` (an existing install).
+INSTALLED_BACKENDS = ("koordinator", "volcano")
+
+
 @dataclass(frozen=True)
 class SchedulerSettings:
     backend: str = "default"
-    install: bool = True
+    install: bool = False  # the loader's default: backend in INSTALLED_BACKENDS
     chart_version: Optional[str] = None
     image_registry: Optional[str] = None
     load_aware: LoadAware = field(default_factory=LoadAware)
@@ -305,7 +312,7 @@ class Settings:
 def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> Settings:
     """Validate the whole stack config; the first problem found raises ConfigError."""
     root = Section(stack, "", {k: v for k, v in raw.items() if k not in SECRET_KEYS})
-    namespace = root.string("namespace", "airflow", pattern=DNS_LABEL,
+    namespace = root.string("namespace", DEFAULT_NAMESPACE, pattern=DNS_LABEL,
                             pattern_help="must be a DNS label: lower-case letters, digits and '-'")
     database = _database(root.section("database"), secret_keys)
     airflow = _airflow(root.section("airflow"))
@@ -342,7 +349,7 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
 
 
 def _airflow(section: Section) -> AirflowSettings:
-    executors = section.raw("executors", ["CeleryExecutor", "KubernetesExecutor"])
+    executors = section.raw("executors", list(AirflowSettings.executors))
     if isinstance(executors, str):
         executors = [part.strip() for part in executors.split(",")]
     if not isinstance(executors, list) or not executors:
@@ -359,7 +366,7 @@ def _airflow(section: Section) -> AirflowSettings:
     if len(set(executors)) != len(executors):
         raise section.error("executors", executors, "must not list an executor twice")
     chart = section.section("chart")
-    install = chart.boolean("install", True)
+    install = chart.boolean("install", AirflowSettings.install)
     chart_path = chart.string("path", None)
     chart.finish()
     version = section.choice("version", tuple(versions.TESTED_AIRFLOW_RELEASES), AirflowSettings.version)
@@ -371,15 +378,15 @@ def _airflow(section: Section) -> AirflowSettings:
     worker = section.section("celeryWorkerResources")
     celery_worker_cpu, celery_worker_memory = worker.quantity("cpu", None), worker.quantity("memory", None)
     worker.finish()
-    dag_source = section.choice("dagSource", DAG_SOURCES, "image")
+    dag_source = section.choice("dagSource", DAG_SOURCES, AirflowSettings.dag_source)
     git_sync = None
     if dag_source == "gitSync":
         block = section.section("gitSync")
         git_sync = GitSync(
             repo=block.string("repo"),
-            branch=block.string("branch", "main"),
-            sub_path=block.string("subPath", "dags"),
-            period=block.string("period", "60s", pattern=GIT_SYNC_PERIOD, pattern_help="must be a duration like 30s, 5m"),
+            branch=block.string("branch", GitSync.branch),
+            sub_path=block.string("subPath", GitSync.sub_path),
+            period=block.string("period", GitSync.period, pattern=GIT_SYNC_PERIOD, pattern_help="must be a duration like 30s, 5m"),
             credentials_secret=block.string("credentialsSecret", None),
         )
         block.finish()
@@ -389,13 +396,13 @@ def _airflow(section: Section) -> AirflowSettings:
         executors=tuple(executors), install=install, chart_path=chart_path, version=version,
         image_repository=image_repository, image_tag=image_tag, concurrency=concurrency,
         dag_source=dag_source, git_sync=git_sync,
-        api_server_replicas=section.integer("apiServerReplicas", 1, minimum=1),
-        celery_worker_replicas=section.integer("celeryWorkerReplicas", 1, minimum=0),
+        api_server_replicas=section.integer("apiServerReplicas", AirflowSettings.api_server_replicas, minimum=1),
+        celery_worker_replicas=section.integer("celeryWorkerReplicas", AirflowSettings.celery_worker_replicas, minimum=0),
         celery_worker_cpu=celery_worker_cpu,
         celery_worker_memory=celery_worker_memory,
-        job_tasks=section.boolean("jobTasks", False),
-        statsd=section.boolean("statsd", True),
-        auth_manager=section.choice("authManager", AUTH_MANAGERS, "fab"),
+        job_tasks=section.boolean("jobTasks", AirflowSettings.job_tasks),
+        statsd=section.boolean("statsd", AirflowSettings.statsd),
+        auth_manager=section.choice("authManager", AUTH_MANAGERS, AirflowSettings.auth_manager),
         logs_volume=_logs_volume(section.section("logsVolume")) if section.has("logsVolume") else None,
         chart_values=section.mapping("chartValues"),
         config=section.config_sections("config"),
@@ -407,11 +414,11 @@ def _airflow(section: Section) -> AirflowSettings:
 def _concurrency(section: Section) -> Concurrency:
     concurrency = Concurrency(
         parallelism=section.integer("parallelism", 0, minimum=1),  # 0: not given, sized later
-        max_active_tasks_per_dag=section.integer("maxActiveTasksPerDag", 16, minimum=1),
-        max_active_runs_per_dag=section.integer("maxActiveRunsPerDag", 16, minimum=1),
-        worker_concurrency=section.integer("workerConcurrency", 16, minimum=1),
-        worker_pods_creation_batch_size=section.integer("workerPodsCreationBatchSize", 16, minimum=1),
-        task_publish_max_retries=section.integer("taskPublishMaxRetries", 0, minimum=-1),
+        max_active_tasks_per_dag=section.integer("maxActiveTasksPerDag", Concurrency.max_active_tasks_per_dag, minimum=1),
+        max_active_runs_per_dag=section.integer("maxActiveRunsPerDag", Concurrency.max_active_runs_per_dag, minimum=1),
+        worker_concurrency=section.integer("workerConcurrency", Concurrency.worker_concurrency, minimum=1),
+        worker_pods_creation_batch_size=section.integer("workerPodsCreationBatchSize", Concurrency.worker_pods_creation_batch_size, minimum=1),
+        task_publish_max_retries=section.integer("taskPublishMaxRetries", Concurrency.task_publish_max_retries, minimum=-1),
     )
     if concurrency.parallelism and concurrency.max_active_tasks_per_dag > concurrency.parallelism:
         raise section.error("maxActiveTasksPerDag", concurrency.max_active_tasks_per_dag,
@@ -421,7 +428,7 @@ def _concurrency(section: Section) -> Concurrency:
 
 
 def _database(section: Section, secret_keys: frozenset[str]) -> Database:
-    mode = section.choice("mode", DATABASE_MODES, "bundled")
+    mode = section.choice("mode", DATABASE_MODES, Database.mode)
     if mode == "bundled":
         database = Database(mode=mode)
         section.finish()
@@ -429,12 +436,12 @@ def _database(section: Section, secret_keys: frozenset[str]) -> Database:
     database = Database(
         mode=mode,
         host=section.string("host"),
-        port=section.integer("port", 5432, minimum=1, maximum=65535),
-        name=section.string("name", "airflow"),
-        user=section.string("user", "airflow"),
+        port=section.integer("port", Database.port, minimum=1, maximum=65535),
+        name=section.string("name", Database.name),
+        user=section.string("user", Database.user),
         sslmode=section.choice("sslmode", ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
-                               "require"),
-        pgbouncer=section.boolean("pgbouncer", True),
+                               Database.sslmode),
+        pgbouncer=section.boolean("pgbouncer", Database.pgbouncer),
     )
     section.finish()
     if "dbPassword" not in secret_keys:
@@ -446,12 +453,12 @@ def _database(section: Section, secret_keys: frozenset[str]) -> Database:
 
 def _keda(section: Section, airflow: AirflowSettings) -> Keda:
     keda = Keda(
-        enabled=section.boolean("enabled", False),
-        install=section.boolean("install", True),
-        min_replicas=section.integer("minReplicas", 0, minimum=0),
-        max_replicas=section.integer("maxReplicas", 10, minimum=1),
-        polling_interval=section.integer("pollingInterval", 5, minimum=1),
-        cooldown_period=section.integer("cooldownPeriod", 30, minimum=0),
+        enabled=section.boolean("enabled", Keda.enabled),
+        install=section.boolean("install", Keda.install),
+        min_replicas=section.integer("minReplicas", Keda.min_replicas, minimum=0),
+        max_replicas=section.integer("maxReplicas", Keda.max_replicas, minimum=1),
+        polling_interval=section.integer("pollingInterval", Keda.polling_interval, minimum=1),
+        cooldown_period=section.integer("cooldownPeriod", Keda.cooldown_period, minimum=0),
         chart_values=section.mapping("chartValues"),
     )
     _chart_values_need_install(section, keda.chart_values, keda.enabled and keda.install, "keda.enabled and keda.install")
@@ -468,8 +475,8 @@ def _percent(section: Section, name: str, default: int) -> int:
 
 
 def _scheduler(section: Section) -> SchedulerSettings:
-    backend = section.choice("backend", SCHEDULER_BACKENDS, "default")
-    install = section.boolean("install", backend in ("koordinator", "volcano"))
+    backend = section.choice("backend", SCHEDULER_BACKENDS, SchedulerSettings.backend)
+    install = section.boolean("install", backend in INSTALLED_BACKENDS)
     chart_version = section.string("chartVersion", None)
     image_registry = section.string("imageRegistry", None)
     if backend == "koordinator" and install and image_registry is None:
@@ -479,12 +486,12 @@ def _scheduler(section: Section) -> SchedulerSettings:
                             "registry-cn-hangzhou.ack.aliyuncs.com)")
     block = section.section("loadAware")
     load_aware = LoadAware(
-        enabled=block.boolean("enabled", True),
-        cpu_threshold_percent=_percent(block, "cpuThresholdPercent", 65),
-        memory_threshold_percent=_percent(block, "memoryThresholdPercent", 80),
-        cpu_estimated_scaling_percent=_percent(block, "cpuEstimatedScalingPercent", 85),
-        memory_estimated_scaling_percent=_percent(block, "memoryEstimatedScalingPercent", 70),
-        metric_expiration_seconds=block.integer("metricExpirationSeconds", 180, minimum=10),
+        enabled=block.boolean("enabled", LoadAware.enabled),
+        cpu_threshold_percent=_percent(block, "cpuThresholdPercent", LoadAware.cpu_threshold_percent),
+        memory_threshold_percent=_percent(block, "memoryThresholdPercent", LoadAware.memory_threshold_percent),
+        cpu_estimated_scaling_percent=_percent(block, "cpuEstimatedScalingPercent", LoadAware.cpu_estimated_scaling_percent),
+        memory_estimated_scaling_percent=_percent(block, "memoryEstimatedScalingPercent", LoadAware.memory_estimated_scaling_percent),
+        metric_expiration_seconds=block.integer("metricExpirationSeconds", LoadAware.metric_expiration_seconds, minimum=10),
         prometheus_address=block.string("prometheusAddress", None),
     )
     block.finish()
@@ -494,11 +501,11 @@ def _scheduler(section: Section) -> SchedulerSettings:
                           "usage from Prometheus), or set loadAware.enabled: false")
     block = section.section("overcommit")
     overcommit = Overcommit(
-        enabled=block.boolean("enabled", False),
-        cpu_reclaim_threshold_percent=_percent(block, "cpuReclaimThresholdPercent", 60),
-        memory_reclaim_threshold_percent=_percent(block, "memoryReclaimThresholdPercent", 65),
-        queue_overcommit_factor=block.number("queueOvercommitFactor", 1.2, minimum=1.0),
-        manage_slo_config=block.boolean("manageSloConfig", False),
+        enabled=block.boolean("enabled", Overcommit.enabled),
+        cpu_reclaim_threshold_percent=_percent(block, "cpuReclaimThresholdPercent", Overcommit.cpu_reclaim_threshold_percent),
+        memory_reclaim_threshold_percent=_percent(block, "memoryReclaimThresholdPercent", Overcommit.memory_reclaim_threshold_percent),
+        queue_overcommit_factor=block.number("queueOvercommitFactor", Overcommit.queue_overcommit_factor, minimum=1.0),
+        manage_slo_config=block.boolean("manageSloConfig", Overcommit.manage_slo_config),
     )
     if overcommit.manage_slo_config and backend != "ack":
         raise block.error("manageSloConfig", True, "applies to scheduler.backend ack (kube-system/ack-slo-config); "
@@ -509,18 +516,18 @@ def _scheduler(section: Section) -> SchedulerSettings:
         block = section.section("quotaTree")
         if backend != "ack":
             raise section.error("quotaTree", block.data, "applies to scheduler.backend ack (its one ElasticQuotaTree)")
-        owner = block.choice("owner", QUOTA_TREE_OWNERS, "kit")
+        owner = block.choice("owner", QUOTA_TREE_OWNERS, QuotaTree.owner)
         root = block.section("root")
         quota_tree = QuotaTree(owner=owner, root={resource: root.quantity(resource) for resource in root.data})
         block.finish()
     scheduler = SchedulerSettings(
         backend=backend, install=install, chart_version=chart_version, image_registry=image_registry,
         load_aware=load_aware, overcommit=overcommit,
-        deschedule_low_node_load=section.boolean("descheduleLowNodeLoad", False),
-        retain_queues=section.boolean("retainQueues", True),
+        deschedule_low_node_load=section.boolean("descheduleLowNodeLoad", SchedulerSettings.deschedule_low_node_load),
+        retain_queues=section.boolean("retainQueues", SchedulerSettings.retain_queues),
         max_queue_wait_seconds=section.duration("maxQueueWait", DEFAULT_MAX_QUEUE_WAIT[backend],
                                                 minimum_seconds=MIN_QUEUE_WAIT_SECONDS),
-        reclaim_delay_seconds=section.duration("reclaimDelay", "120s"),
+        reclaim_delay_seconds=section.duration("reclaimDelay", f"{SchedulerSettings.reclaim_delay_seconds}s"),
         scheduler_name_override=section.string("schedulerName", None, pattern=SCHEDULER_NAME,
                                                pattern_help="must be a scheduler name (lower-case letters, "
                                                             "digits, '-', '.')"),
@@ -539,7 +546,7 @@ def _scheduler(section: Section) -> SchedulerSettings:
 
 
 def _queue(section: Section, scheduler: SchedulerSettings) -> QueueSettings:
-    backend = section.choice("backend", QUEUE_BACKENDS, "none")
+    backend = section.choice("backend", QUEUE_BACKENDS, QueueSettings.backend)
     queue = QueueSettings(
         backend=backend,
         install=section.boolean("install", backend == "koord-queue"),
@@ -566,8 +573,8 @@ def _logs_volume(section: Section) -> LogsVolume:
     volume = LogsVolume(
         storage_class=section.string("storageClass", None, pattern=STORAGE_CLASS_NAME,
                                      pattern_help="must be a StorageClass name"),
-        size=section.quantity("size", "10Gi", resource="storage"),
-        access_mode=section.choice("accessMode", ACCESS_MODES, "ReadWriteMany"))
+        size=section.quantity("size", LogsVolume.size, resource="storage"),
+        access_mode=section.choice("accessMode", ACCESS_MODES, LogsVolume.access_mode))
     if parse_quantity(volume.size) <= 0:
         raise section.error("size", volume.size, "must be greater than zero")
     section.finish()
@@ -606,10 +613,10 @@ def _local_disk(section: Section, scheduler: SchedulerSettings) -> LocalDisk:
     local_disk = LocalDisk(
         storage_class=section.string("storageClass", pattern=STORAGE_CLASS_NAME,
                                      pattern_help="must be a StorageClass name"),
-        mount_path=section.string("mountPath", "/scratch", pattern=re.compile(r"^/[^\s]*$"),
+        mount_path=section.string("mountPath", LocalDisk.mount_path, pattern=re.compile(r"^/[^\s]*$"),
                                   pattern_help="must be an absolute path"),
-        max_size=section.quantity("maxSize", "500Gi", resource="storage"),
-        create_storage_class=section.boolean("createStorageClass", False),
+        max_size=section.quantity("maxSize", LocalDisk.max_size, resource="storage"),
+        create_storage_class=section.boolean("createStorageClass", LocalDisk.create_storage_class),
     )
     if local_disk.create_storage_class and scheduler.backend != "ack":
         raise section.error("createStorageClass", True, "applies to scheduler.backend ack (the CSI local "
@@ -628,7 +635,7 @@ def _pools(root: Section, teams: TeamTree) -> tuple[Pool, ...]:
         pool = Pool(name=section.string("name", pattern=re.compile(r"^[A-Za-z0-9_.-]+$"),
                                         pattern_help="letters, digits, '_', '.', '-'"),
                     slots=section.integer("slots", minimum=-1),
-                    description=section.string("description", ""))
+                    description=section.string("description", Pool.description))
         section.finish()
         if pool.name in names:
             raise section.error("name", pool.name, "is already a pool (team pools are team-<name>)")

@@ -33,7 +33,6 @@ from airflow_kit_platform.airflow.values import airflow_config
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.settings import load_settings
 from airflow_kit_platform.workloads.pod_templates import render_pod_templates
-from tests.conftest import REPO
 from tests.e2e.conftest import LocalCluster
 from tests.schedulers.conftest import Scheduler
 
@@ -92,7 +91,6 @@ def env_for(home: pathlib.Path, config: Mapping[str, Mapping[str, Any]], kubecon
         "AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE": str(templates / "pod_template_file.yaml"),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW_KIT_POD_TEMPLATES_DIR": str(templates),
-        "PYTHONPATH": os.pathsep.join([str(REPO / "dags"), env.get("PYTHONPATH", "")]),
     })
     return env
 

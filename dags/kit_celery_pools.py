@@ -37,7 +37,10 @@ with DAG(
     max_active_runs=2,
     max_active_tasks=4,
     max_consecutive_failed_dag_runs=3,
-    default_args={"pool": TEAM_POOL, "retries": 1, "retry_delay": timedelta(minutes=1)},
+    # pre_execute: where teams.json is not mounted (a laptop, a DAG CI) the file still loads and
+    # each task fails when it runs, with one CatalogError naming the file (a no-op otherwise).
+    default_args={"pool": TEAM_POOL, "retries": 1, "retry_delay": timedelta(minutes=1),
+                  "pre_execute": catalog.require},
     tags=["airflow-kit", "example", "pools"],
 ):
 

@@ -6,7 +6,8 @@ stack (schedulerName, quota/queue labels, priority class), full requests AND lim
 replaces `resources` whole), and the team's pool. The task itself is ordinary Python.
 
 The tasks are made from the team catalog the kit mounts (teams.json), so the DAG follows the
-stack's teams. A stack without KubernetesExecutor in its executor list cannot run this DAG:
+stack's teams. Where it is not mounted (a laptop, a DAG CI) the file still loads, with one task
+for a stand-in team `no-catalog` that fails when run, naming the missing file. A stack without KubernetesExecutor in its executor list cannot run this DAG:
 Airflow refuses it at parse time with one import error for this file (UnknownExecutorException
 naming the task and the executor); the other DAGs still load.
 """

@@ -54,6 +54,7 @@ with DAG(
         container_resources=k8s.V1ResourceRequirements(
             requests=resources["requests"], limits=resources.get("limits")),
         pool=team.pool,
+        pre_execute=catalog.require,  # no teams.json mounted (a laptop, a DAG CI): fails here, when run
         deferrable=True,  # the triggerer watches the pod; the worker slot is free meanwhile
         on_finish_action="delete_pod",
         get_logs=True,

@@ -6,8 +6,11 @@
 #
 # Each image is kept as an OCI archive in ${AIRFLOW_KIT_CACHE:-~/.cache/airflow-kit}/images,
 # named by the hash of everything that goes into it (its recipe, the pinned versions, the base
-# image's hash, the kit's DAGs for the Airflow image, the rendered build context for a fused
-# worker image): a warm run builds nothing and loads in seconds. Builds use buildah with
+# image's hash, the kit's DAGs and the DAG helper's wheel for the Airflow image, the rendered
+# build context for a fused worker image): a warm run builds nothing and loads in seconds.
+# The DAG helper (packages/airflow-kit-dags, import name airflow_kit) goes into the Airflow image
+# and every fused worker image as a wheel made from the installed distribution (offline, stable
+# bytes: airflow_kit_platform/workloads/helper_wheel.py). Builds use buildah with
 # the host network (Debian mirrors and PyPI) and the host's CA bundle mounted read-only.
 # <cache>/images/build-times.txt gets one line per build.
 set -euo pipefail
@@ -61,6 +64,7 @@ from airflow_kit_platform.workloads.worker_image import load_stack_settings
 from airflow_kit_platform.workloads.pod_templates import airflow_image
 settings = load_stack_settings(sys.argv[2])
 images = settings.images
+print("STACK_AIRFLOW_VERSION=" + settings.airflow.version)
 print("AIRFLOW_REF=" + airflow_image(settings))
 print("POSTGRES_REF=" + (images.postgres or ""))
 print("REDIS_REF=" + (images.redis or ""))
@@ -147,6 +151,7 @@ build_recipe() {
   if [ "$name" = airflow ]; then
     cp "$REPO/constraints.txt" "$context/constraints.txt"
     airflow_requirements >"$context/requirements.txt"
+    cp "$HELPER_WHEEL" "$context/"
     mkdir -p "$context/dags"
     (cd "$REPO/dags" && tar cf - --exclude __pycache__ --exclude '*.pyc' .) | (cd "$context/dags" && tar xf -)
   fi
@@ -157,7 +162,7 @@ build_recipe() {
 }
 
 airflow_requirements() {
-  python3 - "$REPO" <<'PY'
+  "$PYTHON" - "$REPO" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1])
 from airflow_kit_platform import versions
@@ -175,7 +180,8 @@ build_fused() {
     || die "could not render the worker image contexts of stack $STACK"
   while IFS=$'\t' read -r team directory tag; do
     [ -n "${directory:-}" ] && [ -d "$directory" ] || continue
-    key=$( { echo "fused $tag"; cat "$directory/Dockerfile"; echo "$KEY_airflow $KEY_business_python"; sha256sum <"$REPO/constraints.txt"; } | hash_of)
+    key=$( { echo "fused $tag"; cat "$directory/Dockerfile"; sha256sum <"$directory/$(basename "$HELPER_WHEEL")";
+             echo "$KEY_airflow $KEY_business_python"; sha256sum <"$REPO/constraints.txt"; } | hash_of)
     archive=$(archive_of "worker-$team" "$key")
     KEYS+=("$tag $archive")
     [ -f "$archive" ] && continue
@@ -190,15 +196,27 @@ build_fused() {
   rm -rf "$out"
 }
 
+# The DAG helper's wheel, made once per run from the installed distribution (stable bytes).
+helper_wheel() {
+  HELPER_DIR=$(mktemp -d)
+  trap 'rm -rf "$HELPER_DIR"' EXIT
+  HELPER_WHEEL=$(cd "$REPO" && "$PYTHON" -m airflow_kit_platform.workloads.helper_wheel --out "$HELPER_DIR") \
+    || die "could not make the DAG helper's wheel (pip install -e ./packages/airflow-kit-dags into $PYTHON's venv)"
+}
+
 plan() {
   eval "$(stack_images)"
   [ -n "$POSTGRES_REF" ] && [ -n "$REDIS_REF" ] || die "stack $STACK sets no images.postgres / images.redis"
+  # constraints.txt is the verified set of the pinned Airflow: other tested releases build elsewhere.
+  [ "$STACK_AIRFLOW_VERSION" = "$AIRFLOW_VERSION" ] \
+    || die "stack $STACK pins Airflow $STACK_AIRFLOW_VERSION; images are built here for $AIRFLOW_VERSION (constraints.txt)"
+  helper_wheel
   set -- $BUSINESS_REFS
   [ $# -le 1 ] || die "stack $STACK: only one business image can be built here (got: $*)"
   BUSINESS_REF=${1:-localhost/airflow-kit/business-python:3.11}
   build_debian
   build_pause
-  build_recipe airflow "$AIRFLOW_REF" "$REPO/dags" "$REPO/constraints.txt"
+  build_recipe airflow "$AIRFLOW_REF" "$REPO/dags" "$REPO/constraints.txt" "$HELPER_WHEEL"
   build_recipe postgres "$POSTGRES_REF"
   build_recipe redis "$REDIS_REF"
   build_recipe business-python "$BUSINESS_REF"

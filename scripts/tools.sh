@@ -71,6 +71,7 @@ if [ "$PRINT_ENV" = 1 ]; then
 fi
 
 eval "$(python3 "$REPO/airflow_kit_platform/versions.py" --shell)"
+. "$REPO/scripts/build-versions.sh"
 : "${PULUMI_CLI_BUILD_VERSION:=$PULUMI_CLI_VERSION}"
 
 # --- Go environment: all caches under $CACHE --------------------------------------------

@@ -24,6 +24,16 @@ def stack_file_config(stack: str) -> dict:
     return {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("airflow-kit:")}
 
 
+def build_versions() -> dict[str, str]:
+    """The toolchain versions scripts/tools.sh builds (scripts/build-versions.sh, NAME="value" lines)."""
+    found = {}
+    for line in (REPO / "scripts" / "build-versions.sh").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            found[name.strip()] = value.strip().strip('"')
+    return found
+
+
 def required_secrets(stack: str) -> list[str]:
     """The secret config keys a stack must have set: dbPassword for an external database."""
     external = (stack_file_config(stack).get("database") or {}).get("mode") == "external"

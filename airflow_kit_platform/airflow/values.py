@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Optional
 
+from airflow_kit import names
 from airflow_kit_platform.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
 from airflow_kit_platform.passthrough import merge_under
 from airflow_kit_platform.settings import Settings
-
-POD_TEMPLATES_VOLUME = "airflow-kit-pod-templates"
 
 
 def uses_celery(settings: Settings) -> bool:
@@ -76,7 +75,7 @@ def airflow_config(settings: Settings, extra: Mapping[str, Mapping[str, Any]] = 
         "celery": {"worker_concurrency": concurrency.worker_concurrency},
         **queue_wait_config(settings.scheduler.max_queue_wait_seconds),
     }
-    if "KubernetesExecutor" in settings.airflow.executors:
+    if names.KUBERNETES_EXECUTOR in settings.airflow.executors:
         base["kubernetes_executor"] = {
             "worker_pods_creation_batch_size": concurrency.worker_pods_creation_batch_size,
             "namespace": settings.namespace,
@@ -163,12 +162,12 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
             git_sync["credentialsSecret"] = airflow.git_sync.credentials_secret
         values["dags"] = {"gitSync": git_sync}
     if pod_templates_configmap is not None:
-        from airflow_kit_platform.workloads.pod_templates import KUBERNETES_DEFAULT_CONNECTION_ENV, POD_TEMPLATES_DIR
+        from airflow_kit_platform.workloads.pod_templates import KUBERNETES_DEFAULT_CONNECTION_ENV
 
-        values["volumes"] = [{"name": POD_TEMPLATES_VOLUME, "configMap": {"name": pod_templates_configmap}}]
-        values["volumeMounts"] = [{"name": POD_TEMPLATES_VOLUME, "mountPath": POD_TEMPLATES_DIR,
+        values["volumes"] = [{"name": names.POD_TEMPLATES_VOLUME, "configMap": {"name": pod_templates_configmap}}]
+        values["volumeMounts"] = [{"name": names.POD_TEMPLATES_VOLUME, "mountPath": names.POD_TEMPLATES_DIR,
                                    "readOnly": True}]
-        values["env"] = [{"name": "AIRFLOW_KIT_POD_TEMPLATES_DIR", "value": POD_TEMPLATES_DIR},
+        values["env"] = [{"name": names.POD_TEMPLATES_DIR_ENV, "value": names.POD_TEMPLATES_DIR},
                          dict(KUBERNETES_DEFAULT_CONNECTION_ENV)]
     if pod_template is not None:
         values["podTemplate"] = pod_template

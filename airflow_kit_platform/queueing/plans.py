@@ -67,10 +67,7 @@ DEFAULT_QUEUE_POLICY = "Priority"
 class QueuePlan:
     backend: str
     charts: tuple[ChartSpec, ...] = ()
-    custom_resources: tuple[Mapping[str, Any], ...] = ()  # none today: Queues are auto-created
-    core_objects: tuple[Mapping[str, Any], ...] = ()
     job_marks: Mapping[str, PodMarks] = field(default_factory=dict)  # per leaf team
-    airflow_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # [section][key]
     # Labels the team's ElasticQuota must carry (the scheduling layer owns the quota).
     quota_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 

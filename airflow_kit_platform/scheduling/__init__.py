@@ -14,11 +14,12 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, Decimal
 from typing import Iterable, Mapping
 
+from airflow_kit import names
 from airflow_kit_platform.config_reader import ConfigError
 from airflow_kit_platform.quantities import parse_quantity
 
 # Every task pod carries its team in this label, whatever the backend.
-TEAM_LABEL = "airflow-kit/team"
+TEAM_LABEL = names.TEAM_LABEL  # shared with the DAG helper (airflow_kit.names)
 # On every object the kit creates for scheduling, so `kubectl get ... -l` finds them.
 PART_OF_LABELS = {"app.kubernetes.io/part-of": "airflow-kit"}
 # On a core object that is not created on its own but merged into the same object

@@ -38,6 +38,7 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
+from airflow_kit import names
 from airflow_kit_platform.config_reader import ConfigError
 from airflow_kit_platform.quantities import parse_quantity
 from airflow_kit_platform.scheduling import TEAM_LABEL, cluster_name, format_quantity, part_of, require_label_value
@@ -61,8 +62,8 @@ TREE_NAMESPACE = "kube-system"
 ROOT_NODE = "root"
 # ack-kube-queue (and koord-queue's tree plugin) map a Job to a leaf by this label.
 JOB_QUOTA_LABEL = "quota.scheduling.alibabacloud.com/name"
-BATCH_CPU = "kubernetes.io/batch-cpu"
-BATCH_MEMORY = "kubernetes.io/batch-memory"
+BATCH_CPU = names.BATCH_CPU  # what the DAG helper's overrides ask for too (airflow_kit.names)
+BATCH_MEMORY = names.BATCH_MEMORY
 SLO_CONFIG = "ack-slo-config"
 SLO_CONFIG_KEY = "colocation-config"
 LOCAL_DISK_PROVISIONER = "localplugin.csi.alibabacloud.com"

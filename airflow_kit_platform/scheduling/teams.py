@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Mapping, Optional
 
+from airflow_kit.names import team_pool
 from airflow_kit_platform.config_reader import DNS_LABEL, ConfigError, Section, did_you_mean
 from airflow_kit_platform.scheduling import format_quantity
 from airflow_kit_platform.quantities import parse_quantity
@@ -47,7 +48,10 @@ class Team:
     weight: int = 1
     priority: str = "mid"
     overcommit: bool = False
-    image: Optional[str] = None  # fused worker image; None: the stack's Airflow image
+    # The fused worker image. None: with a business_image, its suggested tag
+    # (`<business repo>:<tag>-airflow-<airflow.version>`), so an Airflow pin moves it too; else the
+    # stack's Airflow image.
+    image: Optional[str] = None
     business_image: Optional[str] = None  # base of the fused image build context
     task_resources: TaskResources = field(default_factory=TaskResources)
     pool_slots: int = 16  # the stack's poolSlots, else TeamTree.with_default_pool_slots()
@@ -61,12 +65,8 @@ class Team:
     metadata_access: bool = False
 
     @property
-    def priority_value(self) -> int:
-        return PRIORITY_VALUES[self.priority]
-
-    @property
     def pool(self) -> str:
-        return f"team-{self.name}"
+        return team_pool(self.name)  # the helper puts a team's tasks in the same pool
 
 
 @dataclass(frozen=True)
@@ -159,8 +159,8 @@ def _read_team(stack: str, index: int, raw: Any) -> Team:
     parent = section.string("parent", None)
     task = section.section("taskResources")
     task_resources = TaskResources(
-        cpu=task.quantity("cpu", "500m"),
-        memory=task.quantity("memory", "1Gi"),
+        cpu=task.quantity("cpu", TaskResources.cpu),
+        memory=task.quantity("memory", TaskResources.memory),
         cpu_limit=task.quantity("cpuLimit", None, resource="cpu"),
         memory_limit=task.quantity("memoryLimit", None, resource="memory"),
     )
@@ -179,9 +179,9 @@ def _read_team(stack: str, index: int, raw: Any) -> Team:
         parent=parent,
         min=_resources(section, "min"),
         max=_resources(section, "max"),
-        weight=section.integer("weight", 1, minimum=1, maximum=1000),
-        priority=section.choice("priority", list(PRIORITY_VALUES), "mid"),
-        overcommit=section.boolean("overcommit", False),
+        weight=section.integer("weight", Team.weight, minimum=1, maximum=1000),
+        priority=section.choice("priority", list(PRIORITY_VALUES), Team.priority),
+        overcommit=section.boolean("overcommit", Team.overcommit),
         image=section.string("image", None),
         business_image=section.string("businessImage", None),
         task_resources=task_resources,
@@ -189,7 +189,7 @@ def _read_team(stack: str, index: int, raw: Any) -> Team:
         node_selector=section.string_map("nodeSelector"),
         tolerations=tuple(dict(item) for item in tolerations),
         retries=section.integer("taskRetries", None, minimum=0, maximum=100),
-        metadata_access=section.boolean("metadataAccess", False),
+        metadata_access=section.boolean("metadataAccess", Team.metadata_access),
     )
     section.finish()
     return team

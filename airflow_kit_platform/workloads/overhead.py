@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Optional, Sequence
 
 from airflow_kit_platform.quantities import parse_quantity
 
@@ -91,14 +90,3 @@ def standard_task_footprints(*, team_memory_request: str, airflow_task_memory: s
         business_memory=whole(max(Decimal(0), celery_share - airflow)))
     return fused, kpo, celery
 
-
-def format_table(footprints: Sequence[TaskFootprint], title: Optional[str] = None) -> str:
-    """A Markdown table of footprints, memory in MiB."""
-    lines = [f"**{title}**", ""] if title else []
-    lines += ["| mode | pods/task | requested MiB | Airflow MiB | unrequested MiB | for business code MiB |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for footprint in footprints:
-        lines.append(f"| {footprint.mode} | {footprint.pods_per_task} | {footprint.requested_memory / MI:.0f} | "
-                     f"{footprint.airflow_memory / MI:.0f} | {footprint.unrequested_memory / MI:.0f} | "
-                     f"{footprint.business_memory / MI:.0f} |")
-    return "\n".join(lines)

@@ -10,7 +10,8 @@ Airflow component AND into every task pod at `/opt/airflow/kit-pod-templates/`:
                            priorityClassName) so the pod lands in the team's queue/quota;
 * `<team>-local-disk.yaml` the same plus one generic ephemeral volume `local-disk`, when the stack
                            has a local-disk StorageClass;
-* `teams.json`             the catalog `dags/airflow_kit` reads at DAG parse time;
+* `teams.json`             the catalog the DAG helper (`airflow_kit`, packages/airflow-kit-dags)
+                           reads at DAG parse time;
 * `pod_template_file.yaml` the default team's template, the same text the kit passes as the chart's
                            `podTemplate`. The chart's scheduler mounts its own copy by subPath at
                            exactly this path, i.e. INSIDE this read-only ConfigMap volume: with the
@@ -81,22 +82,25 @@ from typing import Any, Mapping
 
 import yaml
 
+from airflow_kit import names
 from airflow_kit_platform.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, ChartNames, SecretNames
 from airflow_kit_platform.scheduling.ack import as_batch_resources
 from airflow_kit_platform.scheduling.backend import PodMarks
 from airflow_kit_platform.scheduling.teams import Team
 from airflow_kit_platform.settings import Settings
 
-POD_TEMPLATES_DIR = "/opt/airflow/kit-pod-templates"  # not the chart's pod_templates/: it mounts its
+# The names the DAG helper reads are shared with it (airflow_kit.names, packages/airflow-kit-dags).
+POD_TEMPLATES_DIR = names.POD_TEMPLATES_DIR  # not the chart's pod_templates/: it mounts its
 # pod_template_file.yaml there by subPath, which cannot be mounted inside a ConfigMap volume
-CONFIGMAP_NAME = "airflow-kit-pod-templates"
-POD_TEMPLATES_VOLUME = "airflow-kit-pod-templates"
-POD_TEMPLATES_DIR_ENV = "AIRFLOW_KIT_POD_TEMPLATES_DIR"  # read by dags/airflow_kit/catalog.py
-CATALOG_FILE = "teams.json"
+CONFIGMAP_NAME = names.POD_TEMPLATES_CONFIGMAP
+POD_TEMPLATES_VOLUME = names.POD_TEMPLATES_VOLUME
+POD_TEMPLATES_DIR_ENV = names.POD_TEMPLATES_DIR_ENV  # read by airflow_kit.catalog
+CATALOG_FILE = names.CATALOG_FILE
 CHART_POD_TEMPLATE_FILE = "pod_template_file.yaml"  # the chart's [kubernetes_executor] pod_template_file
-TEAM_LABEL = "airflow-kit/team"
-TEAM_ENV = "AIRFLOW_KIT_TEAM"
-LOCAL_DISK_VOLUME = "local-disk"
+TEAM_LABEL = names.TEAM_LABEL
+TEAM_ENV = names.TEAM_ENV
+LOCAL_DISK_VOLUME = names.LOCAL_DISK_VOLUME
+TASK_CONTAINER = names.TASK_CONTAINER
 DEFAULT_LOCAL_DISK_SIZE = "10Gi"
 PLACEHOLDER_POD_NAME = "placeholder-name"  # the executor replaces it; the chart uses the same
 
@@ -141,13 +145,29 @@ def airflow_image(settings: Settings) -> str:
     return f"{settings.airflow.image_repository}:{settings.airflow.image_tag}"
 
 
+def fused_image_tag(business_image: str, airflow_version: str) -> str:
+    """`<business repo>:<business tag>-airflow-<version>`: the fused worker image of a team that has a
+    `businessImage` and no `image` (worker_image.py renders its build context under this tag)."""
+    reference = business_image.split("@", 1)[0]
+    repository, tag = reference, "latest"
+    if ":" in reference.rsplit("/", 1)[-1]:
+        repository, tag = reference.rsplit(":", 1)
+    return f"{repository}:{tag}-airflow-{airflow_version}"
+
+
 def team_image(settings: Settings, team: Team) -> str:
-    """The team's fused worker image, else the stack's Airflow image."""
-    return team.image or airflow_image(settings)
+    """The image of the team's task pods: its `image`; else, with a `businessImage`, its fused worker
+    image tagged from the business image and the stack's Airflow version (so `airflow.version` moves
+    it with the chart and the Airflow image); else the stack's Airflow image."""
+    if team.image:
+        return team.image
+    if team.business_image:
+        return fused_image_tag(team.business_image, settings.airflow.version)
+    return airflow_image(settings)
 
 
 def template_file_name(team: str, local_disk: bool = False) -> str:
-    return f"{team}-local-disk.yaml" if local_disk else f"{team}.yaml"
+    return names.pod_template_file(team, local_disk)
 
 
 def template_path(team: str, local_disk: bool = False) -> str:
@@ -249,7 +269,7 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
         volumes.append(_local_disk_volume(settings, team, local_disk_size))
 
     base = {
-        "name": "base",
+        "name": TASK_CONTAINER,
         "image": team_image(settings, team),
         "imagePullPolicy": settings.images.pull_policy or "IfNotPresent",
         "env": env,
@@ -306,7 +326,7 @@ def _marks_for_leaves(settings: Settings, pod_marks: Mapping[str, PodMarks]) -> 
 
 
 def build_catalog(settings: Settings, pod_marks: Mapping[str, PodMarks]) -> dict[str, Any]:
-    """teams.json: what dags/airflow_kit needs to build a task's pod override."""
+    """teams.json: what the DAG helper (airflow_kit) needs to build a task's pod override."""
     teams: dict[str, Any] = {}
     for name, marks in _marks_for_leaves(settings, pod_marks).items():
         team = settings.teams.get(name)

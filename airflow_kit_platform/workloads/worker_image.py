@@ -17,8 +17,10 @@ work, and the business pod is placed only after the worker pod started. `overhea
 the per-task numbers of both, and of Celery.
 
 This module renders, per leaf team with a `businessImage`, a context directory with a Dockerfile
-(templates/Dockerfile.j2) and a README.md; the image must be pushed as the team's `image` (the tag
-its pod template uses). Usage:
+(templates/Dockerfile.j2), a README.md and the DAG helper's wheel (airflow-kit-dags: the task pod
+parses its DAG file again, and DAG files import `airflow_kit`); the image must be pushed under the
+tag its pod template uses: the team's `image`, else `<business repo>:<business tag>-airflow-<version>`
+(pod_templates.team_image), which follows the stack's `airflow.version`. Usage:
 
     python -m airflow_kit_platform.workloads.worker_image --stack prod --out build/worker-images
 
@@ -37,16 +39,19 @@ from typing import Any, Mapping, Optional, Sequence
 import jinja2
 import yaml
 
+from airflow_kit import names
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import PROJECT
 from airflow_kit_platform.scheduling.teams import Team
 from airflow_kit_platform.settings import SECRET_KEYS, Settings, load_settings
-from airflow_kit_platform.workloads.pod_templates import AIRFLOW_GID, AIRFLOW_HOME, AIRFLOW_UID, airflow_image
+from airflow_kit_platform.workloads import helper_wheel
+from airflow_kit_platform.workloads.pod_templates import (AIRFLOW_GID, AIRFLOW_HOME, AIRFLOW_UID, airflow_image,
+                                                          fused_image_tag, team_image)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TEMPLATES = pathlib.Path(__file__).resolve().parent / "templates"
 DUMB_INIT = f"dumb-init=={versions.AIRFLOW_IMAGE_PACKAGES['dumb-init']}"  # same init as the Airflow image
-# apache-airflow 3.1.7 supports python 3.10-3.13, but the pinned providers (cncf-kubernetes 10.25.0,
+# apache-airflow 3.1.x supports python 3.10-3.13, but the pinned providers (cncf-kubernetes 10.25.0,
 # celery 3.26.0) require python >= 3.11.
 PYTHON_MIN = (3, 11)
 PYTHON_MAX = (3, 13)
@@ -61,8 +66,8 @@ class BuildContext:
     team: str
     business_image: str
     tag: str
-    tag_from_config: bool  # False: the team has no `image`, the tag is only a suggestion
-    files: Mapping[str, str]  # file name in the context -> text
+    tag_from_config: bool  # False: the team has no `image`, the tag is derived (fused_image_tag)
+    files: Mapping[str, str | bytes]  # file name in the context -> text (the helper's wheel: bytes)
 
 
 def default_constraints_url(python_version: str, airflow_version: str = versions.AIRFLOW_VERSION) -> str:
@@ -70,21 +75,16 @@ def default_constraints_url(python_version: str, airflow_version: str = versions
     return CONSTRAINTS_URL_PATTERN.format(airflow_version=airflow_version, python_version=python_version)
 
 
-def requirements() -> list[str]:
+def requirements(airflow_version: str = versions.AIRFLOW_VERSION) -> list[str]:
     """The pins the image installs on top of apache-airflow (versions.PYTHON_PACKAGES), then dumb-init."""
-    pins = [f"apache-airflow=={versions.AIRFLOW_VERSION}"]
+    pins = [f"apache-airflow=={airflow_version}"]
     pins += [f"{name}=={versions.PYTHON_PACKAGES[name]}" for name in FUSED_PACKAGES]
     return pins + [DUMB_INIT]
 
 
-def suggested_tag(business_image: str) -> str:
-    """`<business repo>:<business tag>-airflow-<version>` for teams whose `image` is not set."""
-    reference = business_image.split("@", 1)[0]
-    repository, tag = reference, "latest"
-    last = reference.rsplit("/", 1)[-1]
-    if ":" in last:
-        repository, tag = reference.rsplit(":", 1)
-    return f"{repository}:{tag}-airflow-{versions.AIRFLOW_VERSION}"
+def suggested_tag(business_image: str, airflow_version: str = versions.AIRFLOW_VERSION) -> str:
+    """`<business repo>:<business tag>-airflow-<version>`: the tag of teams whose `image` is not set."""
+    return fused_image_tag(business_image, airflow_version)
 
 
 def _environment() -> jinja2.Environment:
@@ -95,18 +95,20 @@ def _environment() -> jinja2.Environment:
 
 def _template_values(settings: Settings, team: Team) -> dict[str, Any]:
     assert team.business_image
-    tag = team.image or suggested_tag(team.business_image)
+    airflow_version = settings.airflow.version  # the stack's pin: the chart and the Airflow image follow it too
     return {
         "stack": settings.stack,
         "teams": [team.name],
         "business_image": team.business_image,
-        "tag": tag,
+        "tag": team_image(settings, team),
         "tag_from_config": team.image is not None,
-        "fallback_image": airflow_image(settings),
         "dags_image": airflow_image(settings) if settings.airflow.dag_source == "image" else None,
-        "airflow_version": versions.AIRFLOW_VERSION,
-        "requirements": requirements(),
-        "constraints_url_pattern": default_constraints_url("<python X.Y>"),
+        "airflow_version": airflow_version,
+        "requirements": requirements(airflow_version),
+        "constraints_url_pattern": default_constraints_url("<python X.Y>", airflow_version),
+        "helper_distribution": names.DISTRIBUTION,
+        "helper_version": helper_wheel.version(),
+        "helper_wheel": helper_wheel.wheel_name(),
         "python_min": PYTHON_MIN,
         "python_max": PYTHON_MAX,
         "python_min_text": "%d.%d" % PYTHON_MIN,
@@ -129,14 +131,17 @@ def build_contexts(settings: Settings) -> list[BuildContext]:
     """One context per leaf team that has a business image (teams sharing one get one each:
     each team's `image` is its own tag, and the contexts are tiny)."""
     contexts = []
+    wheel = None
     for team in settings.teams.leaves():
         if not team.business_image:
             continue
+        wheel = wheel or helper_wheel.build_wheel()  # the same bytes in every context
         values = _template_values(settings, team)
         contexts.append(BuildContext(
             team=team.name, business_image=team.business_image, tag=values["tag"],
             tag_from_config=values["tag_from_config"],
-            files={"Dockerfile": render_dockerfile(settings, team), "README.md": render_readme(settings, team)},
+            files={"Dockerfile": render_dockerfile(settings, team), "README.md": render_readme(settings, team),
+                   wheel[0]: wheel[1]},
         ))
     return contexts
 
@@ -146,8 +151,11 @@ def write_contexts(contexts: Sequence[BuildContext], out: pathlib.Path) -> list[
     for context in contexts:
         directory = out / context.team
         directory.mkdir(parents=True, exist_ok=True)
-        for name, text in context.files.items():
-            (directory / name).write_text(text)
+        for name, content in context.files.items():
+            if isinstance(content, bytes):
+                (directory / name).write_bytes(content)
+            else:
+                (directory / name).write_text(content)
         written.append(directory)
     return written
 
@@ -206,8 +214,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for context, directory in zip(contexts, write_contexts(contexts, args.out)):
         print(f"{context.team}\t{directory}\t{context.tag}")
         if not context.tag_from_config:
-            print(f"  warning: teams[{context.team}].image is not set: its pods run {airflow_image(settings)}; "
-                  f"push this build and set the image to {context.tag}", file=sys.stderr)
+            print(f"  note: teams[{context.team}].image is not set: its pods run {context.tag} (its business "
+                  f"image and Airflow {settings.airflow.version}); build and push this context under that tag",
+                  file=sys.stderr)
     return 0
 
 

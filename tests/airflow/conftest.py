@@ -28,9 +28,12 @@ from typing import Any
 import pytest
 import yaml
 
+from airflow_kit_platform.versions import AIRFLOW_VERSION
+
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
-KIT_PACKAGE = DAGS_DIR / "airflow_kit"
+# The DAG helper is the installed distribution airflow-kit-dags (packages/airflow-kit-dags, in
+# requirements.txt), as in every image the kit renders: no copy of it in any dags folder.
 TEMPLATES_IN_POD = "/opt/airflow/kit-pod-templates"
 
 # ----------------------------------------------------------------------------- fixture catalog
@@ -190,7 +193,7 @@ DEFAULT_WORKER_TEMPLATE = {
         "containers": [
             {
                 "name": "base",
-                "image": "apache/airflow:3.1.7",
+                "image": f"apache/airflow:{AIRFLOW_VERSION}",
                 "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}},
             }
         ],
@@ -217,8 +220,6 @@ AIRFLOW_ENV = {
     "AIRFLOW_KIT_POD_TEMPLATES_DIR": str(CATALOG_DIR),
 }
 os.environ.update(AIRFLOW_ENV)
-if str(DAGS_DIR) not in sys.path:
-    sys.path.insert(0, str(DAGS_DIR))  # as in Airflow, where the dags folder is on sys.path
 
 TIMINGS: dict[str, float] = {}
 
@@ -264,15 +265,13 @@ def catalog_dir(tmp_path, monkeypatch):
 
 
 def _prepare_dags_folder(dag_file_or_folder: str | os.PathLike, dest: Path) -> Path:
-    """A dags folder holding the DAG(s) and a copy of airflow_kit, as in the cluster."""
+    """A dags folder holding the DAG(s) only: airflow_kit comes installed, as in the cluster."""
     src = Path(dag_file_or_folder)
     if src.is_dir():
         shutil.copytree(src, dest, dirs_exist_ok=True)
     else:
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, dest / src.name)
-    if not (dest / "airflow_kit").exists():
-        shutil.copytree(KIT_PACKAGE, dest / "airflow_kit", ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
 

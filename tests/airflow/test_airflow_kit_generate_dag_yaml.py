@@ -61,7 +61,7 @@ def test_other_team_override_wins_over_global_template(pods):
 
 
 def test_dagbag_parses_the_dag_without_errors(airflow_db, harness_timings):
-    """DagBag import of the test DAG (airflow_kit on sys.path, as the dags folder is in Airflow)."""
+    """DagBag import of the test DAG (airflow_kit from the installed airflow-kit-dags)."""
     from airflow.models.dagbag import DagBag
 
     t0 = time.perf_counter()
@@ -78,22 +78,30 @@ def test_dagbag_parses_the_dag_without_errors(airflow_db, harness_timings):
     )
 
 
-@pytest.mark.parametrize("syntax", ["glob", "regexp"])
-def test_airflowignore_keeps_the_helper_package_out_of_dag_parsing(airflow_db, tmp_path, monkeypatch, syntax):
+def test_the_helper_is_the_installed_distribution_not_a_dags_folder_copy(airflow_db, tmp_path):
+    """A dags folder holds DAG files only: `airflow_kit` is the distribution airflow-kit-dags
+    (installed in every image the kit renders, and in the test venv), so the DAG processor never
+    parses it and no .airflowignore is needed."""
+    import importlib.metadata
     import shutil
 
-    monkeypatch.setenv("AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX", syntax)
+    import airflow_kit
     from airflow.models.dagbag import DagBag
 
+    DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+
+    distribution = importlib.metadata.distribution("airflow-kit-dags")
+    assert distribution.metadata["Name"] == "airflow-kit-dags"
+    # Its one dependency; Airflow and the provider are an extra only (packages/airflow-kit-dags/pyproject.toml).
+    assert [r for r in distribution.requires or [] if "extra ==" not in r] == ["kubernetes>=29"]
+    assert not Path(airflow_kit.__file__).resolve().is_relative_to(DAGS_DIR)
+    assert not list(DAGS_DIR.rglob("airflow_kit"))
     dags = tmp_path / "dags"
     dags.mkdir()
     shutil.copy(DAG_FILE, dags / DAG_FILE.name)
-    kit = Path(__file__).resolve().parents[2] / "dags" / "airflow_kit"
-    shutil.copytree(kit, dags / "airflow_kit", ignore=shutil.ignore_patterns("__pycache__"))
     bag = DagBag(dag_folder=str(dags), include_examples=False)
     assert bag.import_errors == {}
-    parsed = {Path(s.file).name for s in bag.dagbag_stats}
-    assert parsed == {DAG_FILE.name}, parsed
+    assert {Path(s.file).name for s in bag.dagbag_stats} == {DAG_FILE.name}
 
 
 def test_serialized_dag_round_trip_keeps_the_override(airflow_db, build_executor_pod):

@@ -356,3 +356,18 @@ def test_resume_with_a_failed_admission_raises(clock, status, error):
     with pytest.raises(error):
         op.execute_after_admission(make_context(), {"status": status, "job_name": "j", "job_namespace": "airflow",
                                                     "waited": 1.0})
+
+
+def test_missing_catalog_builds_the_operator_and_fails_it_at_run(tmp_path, monkeypatch):
+    """No teams.json (a laptop, a DAG CI): the operator is built (no queue known, so `suspend` is
+    not checked; quantities are), and running it fails with the catalog's one message."""
+    from airflow_kit import CatalogError, InvalidQuantityError
+
+    monkeypatch.setenv("AIRFLOW_KIT_POD_TEMPLATES_DIR", str(tmp_path))
+    op = QueuedKubernetesJobOperator(task_id="j", team="etl", cpu="2", memory="4Gi", local_disk="10Gi",
+                                     suspend=True, cmds=["true"])
+    assert op.catalog_missing and op.pool == "default_pool" and op.image is None
+    with pytest.raises(CatalogError, match="teams.json not found.*AIRFLOW_KIT_POD_TEMPLATES_DIR"):
+        op.pre_execute({})
+    with pytest.raises(InvalidQuantityError):
+        QueuedKubernetesJobOperator(task_id="k", team="etl", local_disk="10x", cmds=["true"])

@@ -21,6 +21,7 @@ from airflow_kit import (  # noqa: E402
     on_kubernetes,
 )
 from airflow_kit.catalog import parse_quantity  # noqa: E402
+from airflow_kit_platform.versions import AIRFLOW_VERSION  # noqa: E402
 
 
 class FakeTask:
@@ -35,7 +36,8 @@ def _base(pod: dict) -> dict:
 
 def test_result_shape_defaults(kit_catalog_dir):
     kw = on_kubernetes("etl")
-    assert set(kw) == {"executor", "executor_config", "pool"}
+    assert set(kw) == {"executor", "executor_config", "pool", "pre_execute"}
+    assert kw["pre_execute"]({}) is None  # the catalog check: a no-op where teams.json is mounted
     assert kw["executor"] == "KubernetesExecutor"  # the short name (the chart's KEDA query matches it)
     assert kw["pool"] == "team-etl"
     cfg = kw["executor_config"]
@@ -101,13 +103,13 @@ def test_image_wins_over_worker_container_repository(monkeypatch, build_executor
     # The official chart sets worker_container_repository/tag; the executor then sets that image on the
     # dynamic pod, which beats the template's. The override's image must win.
     monkeypatch.setenv("AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_REPOSITORY", "apache/airflow")
-    monkeypatch.setenv("AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_TAG", "3.1.7")
+    monkeypatch.setenv("AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_TAG", AIRFLOW_VERSION)
     from airflow.providers.cncf.kubernetes.kube_config import KubeConfig
 
-    assert KubeConfig().kube_image == "apache/airflow:3.1.7"
+    assert KubeConfig().kube_image == f"apache/airflow:{AIRFLOW_VERSION}"
     kw = on_kubernetes("etl")
     kw["executor_config"]["pod_override"].spec.containers[0].image = None
-    assert _base(build_executor_pod(FakeTask(kw)))["image"] == "apache/airflow:3.1.7"  # the trap
+    assert _base(build_executor_pod(FakeTask(kw)))["image"] == f"apache/airflow:{AIRFLOW_VERSION}"  # the trap
     pod = build_executor_pod(FakeTask(on_kubernetes("etl")))
     assert _base(pod)["image"] == "registry.example/etl-airflow:1.0"
 
@@ -174,6 +176,18 @@ def test_unknown_team_lists_known_teams():
         ({"local_disk": "600Gi"}, "above the team's max_size 500Gi"),
         ({"cpu": "4", "cpu_limit": "2"}, "request 4 is above limit 2"),
         ({"image": ""}, "non-empty image"),
+        # Kubernetes' grammar (the kubernetes client's parse_quantity) and what Python's Decimal
+        # would take on top of it but Kubernetes does not.
+        ({"memory": "1ki"}, "'1ki' is not a valid"),  # only `k` is lower case
+        ({"memory": "1Gi2"}, "not a valid"),
+        ({"cpu": "1_000"}, "'1_000' is not a valid"),
+        ({"cpu": "NaN"}, "not a valid"),
+        ({"cpu": "Infinity"}, "not a valid"),
+        ({"memory": "1 Gi"}, "not a valid"),
+        ({"cpu": "\u0661"}, "not a valid"),  # ARABIC-INDIC DIGIT ONE: a digit to Decimal
+        ({"memory": "0.5"}, "not a whole number of bytes"),
+        ({"memory": "1u"}, "u-bytes"),
+        ({"memory": "0e3"}, "greater than zero"),
     ],
 )
 def test_malformed_input(kwargs, fragment):
@@ -195,19 +209,45 @@ def test_local_disk_for_team_without_local_disk():
 
 
 @pytest.mark.parametrize(
-    "text, amount",
-    [("2", 2), ("500m", 0.5), ("0.5", 0.5), ("1Ki", 1024), ("1e3", 1000), ("1.5Gi", 1.5 * 2**30)],
+    "text, kind, amount",
+    [("2", "cpu", 2), ("500m", "cpu", 0.5), ("0.5", "cpu", 0.5), (".5", "cpu", 0.5), ("5.", "cpu", 5),
+     ("+2", "cpu", 2), ("2e-3", "cpu", 0.002), ("1E3", "cpu", 1000), ("100n", "cpu", 1e-7),
+     ("1Ki", "memory", 1024), ("1e3", "memory", 1000), ("1.5Gi", "memory", 1.5 * 2**30),
+     ("0.5Ki", "memory", 512), ("1k", "memory", 1000), ("1E", "memory", 1e18), ("1e3M", "storage", 1e9)],
 )
-def test_parse_quantity_values(text, amount):
-    kind = "cpu" if text in ("2", "500m", "0.5") else "memory"
-    assert float(parse_quantity(text, what="x", kind=kind)[1]) == amount
+def test_parse_quantity_values(text, kind, amount):
+    """The kubernetes client's grammar: an exponent, a leading or trailing dot and a sign are numbers."""
+    given, value = parse_quantity(text, what="x", kind=kind)
+    assert (given, float(value)) == (text, pytest.approx(amount))
 
 
-def test_missing_catalog_is_clear(tmp_path, monkeypatch):
+def test_missing_catalog_fails_at_run_not_at_parse(tmp_path, monkeypatch):
+    """No teams.json (a laptop, a DAG CI): the kwargs are built from the kit's naming rules, pure
+    validation still fails at parse, and the task fails when it runs with one clear message."""
     monkeypatch.setenv("AIRFLOW_KIT_POD_TEMPLATES_DIR", str(tmp_path))
+    catalog = load_catalog()
+    assert catalog.missing and catalog.default_team == "no-catalog" and list(catalog.teams) == ["no-catalog"]
+    kw = on_kubernetes("etl", cpu="2", memory="4Gi", local_disk="100Gi")
+    assert kw["executor"] == "KubernetesExecutor" and kw["pool"] == "team-etl"
+    assert kw["executor_config"]["pod_template_file"] == str(tmp_path / "etl.yaml")
+    base = kw["executor_config"]["pod_override"].spec.containers[0]
+    assert base.name == "base" and base.image is None
+    assert base.resources.requests == {"cpu": "2", "memory": "4Gi"}
     with pytest.raises(CatalogError) as e:
+        kw["pre_execute"]({})
+    message = str(e.value)
+    assert str(tmp_path / "teams.json") in message and "AIRFLOW_KIT_POD_TEMPLATES_DIR" in message
+    assert "not found" in message
+    for bad in ({"memory": "4x"}, {"local_disk": "5x"}, {"cpu": "4", "cpu_limit": "2"}):
+        with pytest.raises(InvalidQuantityError):
+            on_kubernetes("etl", **bad)
+
+
+def test_malformed_catalog_still_fails_at_parse(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_KIT_POD_TEMPLATES_DIR", str(tmp_path))
+    (tmp_path / "teams.json").write_text("{not json")
+    with pytest.raises(CatalogError, match="is not valid JSON"):
         on_kubernetes("etl")
-    assert "teams.json" in str(e.value) and "AIRFLOW_KIT_POD_TEMPLATES_DIR" in str(e.value)
 
 
 def test_catalog_rebases_paths_and_reloads(catalog_dir):

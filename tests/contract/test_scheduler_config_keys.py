@@ -21,6 +21,7 @@ import yaml
 
 from airflow_kit_platform import versions
 from airflow_kit_platform.scheduling import koordinator, volcano
+from tests.conftest import build_versions
 from tests.unit.scheduling.scheduling_stacks import flat_teams, settings_for, three_level_teams
 
 MODULES = pathlib.Path(os.environ.get("AIRFLOW_KIT_CACHE", pathlib.Path.home() / ".cache" / "airflow-kit")) \
@@ -62,7 +63,7 @@ def keys(value: Any) -> Iterable[str]:
 
 @pytest.fixture(scope="module")
 def volcano_source() -> pathlib.Path:
-    return module_dir(f"volcano.sh/volcano@v{versions.VOLCANO_BUILD_VERSION}")
+    return module_dir(f"volcano.sh/volcano@v{build_versions()['VOLCANO_BUILD_VERSION']}")
 
 
 @pytest.mark.parametrize("tree", ["three-level", "flat"])

@@ -38,8 +38,8 @@ def _task_summary(task) -> dict[str, Any]:
 
 
 def dagbag(dags_folder: str):
-    """Parse the folder as the dag processor does: a BundleDagBag, which puts the bundle (the
-    dags folder) on sys.path so DAG files can import `airflow_kit` beside them."""
+    """Parse the folder as the dag processor does: a BundleDagBag (the bundle, i.e. the dags
+    folder, on sys.path); DAG files import `airflow_kit` from the installed airflow-kit-dags."""
     from airflow.models.dagbag import BundleDagBag
 
     return BundleDagBag(dags_folder, bundle_path=Path(dags_folder), include_examples=False)

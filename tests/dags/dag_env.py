@@ -21,6 +21,7 @@ from typing import Any, Mapping, Optional
 from airflow_kit_platform.scheduling.backend import PodMarks
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.settings import Settings, load_settings
+from airflow_kit_platform.versions import AIRFLOW_VERSION
 from airflow_kit_platform.workloads.pod_templates import render_pod_templates
 from tests.conftest import REPO, STACKS, stack_file_config
 
@@ -78,8 +79,8 @@ spec:
   restartPolicy: Never
   containers:
   - name: base
-    image: apache/airflow:3.1.7
-"""
+    image: apache/airflow:{AIRFLOW_VERSION}
+""".format(AIRFLOW_VERSION=AIRFLOW_VERSION)
 
 # Building a Job/pod request asks the hook whether it runs in-cluster, which loads a kube config;
 # nothing is ever sent to this address.
@@ -156,7 +157,7 @@ class AirflowHome:
 
 
 def copy_dags(destination: Path, extra: Mapping[str, str] = {}) -> Path:
-    """The repo's dags/ (reference DAGs + airflow_kit) plus extra files, as a dags folder."""
+    """The repo's dags/ (the reference DAGs; airflow_kit is installed) plus extra files, as a dags folder."""
     shutil.copytree(DAGS_DIR, destination, ignore=shutil.ignore_patterns("__pycache__"))
     for name, text in extra.items():
         (destination / name).write_text(text)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 import yaml
 
 from airflow_kit_platform.queueing.plans import queue_plan
-from airflow_kit_platform.workloads.pod_templates import default_pod_template_text
+from airflow_kit_platform.workloads.pod_templates import default_pod_template_text, team_image
 from airflow_kit_platform.scheduling.ack import as_batch_resources
 from airflow_kit_platform.workloads.pools import pools_file, pools_json
 from tests.dags.dag_env import (DAGS_DIR, KUBERNETES_EXECUTOR_FILES, MEASUREMENTS, queue_label,
@@ -157,8 +158,7 @@ def test_queued_job_manifest(stack, parsed):
     assert pod["schedulerName"] == marks.scheduler_name
     assert pod.get("priorityClassName") == marks.priority_class_name
     [base] = [c for c in pod["containers"] if c["name"] == "base"]
-    image = settings.teams.get(team).image or f"{settings.airflow.image_repository}:{settings.airflow.image_tag}"
-    assert base["image"] == image
+    assert base["image"] == team_image(settings, settings.teams.get(team))
     assert base["resources"]["requests"] == {"cpu": "2", "memory": "4Gi"}
     assert base["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}  # limits follow the asked requests
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -185,15 +185,30 @@ with DAG(dag_id="kit_zz_missing_team", schedule=None, start_date=datetime(2025, 
     assert set(result["dags"]) == REFERENCE_DAG_IDS
 
 
-def test_missing_catalog_fails_only_the_dags_that_need_it(airflow_home, scratch):
-    env = airflow_home.env(executors="CeleryExecutor,KubernetesExecutor", dags_folder=DAGS_DIR,
-                           catalog=scratch / "no-catalog-here")
+def test_without_a_catalog_every_dag_loads_and_its_tasks_fail_when_run(airflow_home, scratch):
+    """Where teams.json is not mounted (a laptop, a DAG CI) the reference DAGs still load (the
+    helper gives a stand-in catalog); a task built from it fails when it runs, with ONE message
+    naming the missing file and the variable."""
+    missing = scratch / "no-catalog-here"
+    env = airflow_home.env(executors="CeleryExecutor,KubernetesExecutor", dags_folder=DAGS_DIR, catalog=missing)
     result = airflow_home.run("parse", str(DAGS_DIR), env=env)
-    errors = _errors_by_file(result)
-    assert set(errors) == set(REFERENCE_DAG_FILES) - {"kit_deferrable_sensor.py"}
-    for text in errors.values():
-        assert "CatalogError" in text and "teams.json not found" in text
-    assert set(result["dags"]) == {"kit_deferrable_sensor"}
+    assert _errors_by_file(result) == {}
+    assert set(result["dags"]) == REFERENCE_DAG_IDS
+    assert set(result["dags"]["kit_kubernetes_teams"]["tasks"]) == {"crunch_no_catalog"}  # the stand-in team
+
+    airflow_bin = str(Path(sys.executable).with_name("airflow"))
+    ran = subprocess.run([airflow_bin, "tasks", "test", "kit_kubernetes_teams", "crunch_no_catalog", "2025-01-01"],
+                         env={**env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"}, capture_output=True, text=True,
+                         timeout=300)
+    output = ran.stdout + ran.stderr  # `tasks test` exits 0 whatever the task's end: read its log
+    failure = [line for line in output.splitlines() if line.startswith("airflow_kit.catalog.CatalogError: ")]
+    assert failure == [f"airflow_kit.catalog.CatalogError: team catalog {missing / 'teams.json'} not found "
+                       "(No such file or directory): the kit mounts it at /opt/airflow/kit-pod-templates in every "
+                       "Airflow component and task pod; elsewhere point env AIRFLOW_KIT_POD_TEMPLATES_DIR at a "
+                       "directory holding the stack's teams.json and pod templates. Tasks built from the team "
+                       "catalog cannot run without it."], output[-4000:]
+    assert "pre_execute" in output and "new_state=failed" in output, output[-4000:]
+    assert "team no-catalog on" not in output  # the task's own code never ran
 
 
 # ----------------------------------------------------------------------------- running tasks
@@ -330,4 +345,4 @@ def _assert_team_pod(pod, settings, team, marks, plan) -> None:
     assert spec.get("priorityClassName") == marks.priority_class_name
     base = spec["containers"][0]
     assert base["name"] == "base"
-    assert base["image"] == (team.image or f"{settings.airflow.image_repository}:{settings.airflow.image_tag}")
+    assert base["image"] == team_image(settings, team)  # its image, its fused image, or the Airflow image

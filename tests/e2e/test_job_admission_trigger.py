@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 
 import pytest
 
-from tests.conftest import REPO
-
 pytest.importorskip("airflow.providers.cncf.kubernetes")
-if str(REPO / "dags") not in sys.path:  # the DAG helper ships in dags/ (the DAG folder Airflow reads)
-    sys.path.insert(0, str(REPO / "dags"))
 
 from airflow_kit.triggers import JobAdmissionTrigger  # noqa: E402
 from tests.measurements import MEASURED  # noqa: E402

@@ -11,6 +11,7 @@ things, a destroy that leaves the release behind.
 from __future__ import annotations
 
 import base64
+import importlib.metadata
 import json
 import threading
 import time
@@ -23,7 +24,7 @@ import requests
 
 from airflow_kit_platform.airflow_api import AirflowApi
 from airflow_kit_platform.scheduling.plans import scheduling_plan
-from airflow_kit_platform.workloads.pod_templates import LOCAL_DISK_VOLUME
+from airflow_kit_platform.workloads.pod_templates import LOCAL_DISK_VOLUME, team_image
 from airflow_kit_platform.workloads.worker_image import load_stack_settings
 from tests.measurements import MEASURED
 from tests.realnode.conftest import STACK
@@ -191,7 +192,8 @@ def test_reference_dags_run_to_success_through_the_api(deployed, real_node):
         crunch = teams_run[f"crunch_{team.name}"]
         (pod,) = crunch["pods"]
         base = pod.spec["containers"][0]
-        assert base["image"] == team.image
+        assert base["image"] == team_image(settings, team)  # the fused image: <business>-airflow-<pinned version>
+        assert base["image"].endswith(f"-airflow-{settings.airflow.version}")
         assert base["resources"] == team.task_resources.as_k8s()
         assert pod.spec.get("schedulerName", "default-scheduler") == settings.scheduler.scheduler_name
         assert pod.spec.get("priorityClassName") == f"{settings.namespace}-{team.priority}"  # the stack's own
@@ -210,7 +212,7 @@ def test_reference_dags_run_to_success_through_the_api(deployed, real_node):
 
         # KubernetesPodOperator: the task runs on Celery, the business pod is the only pod.
         operator = finished["kit_pod_operator"]["tis"]["business_pod"]
-        assert len(operator["pods"]) == 1 and operator["pods"][0].spec["containers"][0]["image"] == team.image
+        assert len(operator["pods"]) == 1 and operator["pods"][0].spec["containers"][0]["image"] == team_image(settings, team)
         assert "business code on" in operator["log"], operator["log"][-2000:]
 
         # Connection and Variable through the Execution API, on Celery and in the team's pod.
@@ -233,6 +235,47 @@ def test_reference_dags_run_to_success_through_the_api(deployed, real_node):
         assert f"{VARIABLE['key']}={VARIABLE['value']}" in _log_text(after)
     finally:
         pods.stop()
+
+
+HELPER_PROBE = ("import importlib.metadata, os, airflow_kit; "
+                "print(airflow_kit.__file__, importlib.metadata.version('airflow-kit-dags'), "
+                "sorted(os.listdir('/opt/airflow/dags')))")
+
+
+def test_the_dag_helper_is_installed_in_every_image(deployed, real_node, tmp_path):
+    """airflow_kit comes from the installed distribution airflow-kit-dags in the Airflow image (every
+    chart component) and in the team's fused worker image, not from the dags folder (which holds
+    the reference DAGs only; they parsed and ran above, importing it)."""
+    settings = load_stack_settings(STACK)
+    team = settings.teams.leaves()[0]
+    seen = {}
+    for workload, container in (("deployment/airflow-dag-processor", "dag-processor"),
+                                ("deployment/airflow-scheduler", "scheduler")):
+        seen[workload] = real_node.kubectl("-n", NAMESPACE, "exec", workload, "-c", container, "--",
+                                           "python", "-c", HELPER_PROBE).stdout.strip()
+    image = team_image(settings, team)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kit-helper-probe", "namespace": NAMESPACE},
+           "spec": {"restartPolicy": "Never", "securityContext": {"runAsUser": 50000, "fsGroup": 0},
+                    "containers": [{"name": "base", "image": image, "imagePullPolicy": "IfNotPresent",
+                                    "command": ["python", "-c", HELPER_PROBE],
+                                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                                  "limits": {"cpu": "100m", "memory": "128Mi"}}}]}}
+    manifest = tmp_path / "probe.json"
+    manifest.write_text(json.dumps(pod))
+    real_node.kubectl("apply", "-f", str(manifest))
+    try:
+        real_node.kubectl("-n", NAMESPACE, "wait", "pod/kit-helper-probe", "--for=jsonpath={.status.phase}=Succeeded",
+                          "--timeout=180s")
+        seen[f"pod from {image}"] = real_node.kubectl("-n", NAMESPACE, "logs", "pod/kit-helper-probe").stdout.strip()
+    finally:
+        real_node.kubectl("-n", NAMESPACE, "delete", "pod", "kit-helper-probe", "--wait=false", check=False)
+    MEASURED["real node: the DAG helper in the images (airflow_kit.__file__, version, dags folder)"] = (
+        "\n  " + "\n  ".join(f"{where}: {line}" for where, line in seen.items()))
+    for where, line in seen.items():
+        path, version, dags = line.split(" ", 2)
+        assert "/site-packages/airflow_kit/" in path or "/dist-packages/airflow_kit/" in path, (where, line)
+        assert not path.startswith("/opt/airflow/dags"), (where, line)
+        assert version == importlib.metadata.version("airflow-kit-dags") and "airflow_kit" not in dags and "kit_kubernetes_teams.py" in dags, (where, line)
 
 
 def _log_text(response: requests.Response) -> str:

@@ -23,7 +23,6 @@ import time
 import pytest
 
 from airflow_kit_platform.airflow.values import queue_wait_config
-from tests.conftest import REPO
 from tests.measurements import MEASURED
 from tests.schedulers.conftest import TASK, Scheduler, start_koord_cluster
 
@@ -107,7 +106,6 @@ def held(scheduler_cluster_factory, tmp_path_factory):
         "AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE": str(templates / "pod_template_file.yaml"),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW_KIT_POD_TEMPLATES_DIR": str(templates),
-        "PYTHONPATH": os.pathsep.join([str(REPO / "dags"), env.get("PYTHONPATH", "")]),
     })
     # The kit's clocks, exactly as it renders them into airflow.cfg.
     for section, entries in queue_wait_config(WAIT_SECONDS).items():

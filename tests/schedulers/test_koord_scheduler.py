@@ -112,15 +112,11 @@ def test_job_pods_from_the_queue_path_count_against_their_teams_quota(koord, tmp
     """The Job QueuedKubernetesJobOperator builds (from the stack's real catalog) and its pods, made
     as the Job controller makes them once the queue unsuspends the Job."""
     pytest.importorskip("airflow.providers.cncf.kubernetes")
-    import sys
     from types import SimpleNamespace
     from unittest import mock
 
     from kubernetes import client as k8s_client
 
-    from tests.conftest import REPO
-
-    sys.path.insert(0, str(REPO / "dags"))
     from airflow_kit import QueuedKubernetesJobOperator
     from airflow_kit.catalog import load_catalog
 

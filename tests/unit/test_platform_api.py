@@ -158,3 +158,18 @@ def test_a_fraction_of_a_byte_is_refused_with_the_likely_meaning():
         parse_quantity("8m", "memory")
     message = error_of(lambda: load_settings("dev", {"teams": [{**TEAM_YAML, "taskResources": {"memory": "512m"}}]}))
     assert "teams[etl].taskResources.memory = '512m'" in message and "did you mean 512Mi" in message
+
+
+def test_the_keys_pulumi_yaml_declares_are_stack_keys_and_their_defaults_load():
+    import yaml
+
+    from airflow_kit_platform.settings import TOP_LEVEL_KEYS
+    from tests.conftest import REPO
+
+    declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+    keys = {key.split(":", 1)[1]: spec for key, spec in declared.items()}
+    assert set(keys) <= set(TOP_LEVEL_KEYS), set(keys) - set(TOP_LEVEL_KEYS)
+    defaults = {key: spec["default"] for key, spec in keys.items() if "default" in spec}
+    settings = load_settings("dev", {**defaults, "teams": [TEAM_YAML]})  # what Pulumi fills in for a bare stack
+    assert settings.namespace == "airflow" and settings.local_disk is None
+    assert "teams" in keys and "default" not in keys["teams"]  # required: Pulumi names it when missing

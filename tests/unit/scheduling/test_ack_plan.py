@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import jsonschema
 import pytest
@@ -19,10 +18,6 @@ from airflow_kit_platform.workloads import team_namespaces
 from airflow_kit_platform.workloads.pod_templates import render_pod_templates
 from tests.contract.reference import closed_schema, kit_crd_schema
 from tests.unit.scheduling.scheduling_stacks import NAMESPACE, STACK, flat_teams, raw_stack, settings_for, team
-
-DAGS_DIR = str(__import__("pathlib").Path(__file__).resolve().parents[3] / "dags")
-if DAGS_DIR not in sys.path:
-    sys.path.insert(0, DAGS_DIR)  # the DAG helper, as Airflow puts the dags folder on sys.path
 
 KOORDINATOR_ONLY = ("koord-scheduler", "quota.scheduling.koordinator.sh", "ElasticQuota\"", "ClusterColocationProfile")
 

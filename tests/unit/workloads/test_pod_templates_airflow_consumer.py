@@ -22,6 +22,7 @@ import textwrap
 import pytest
 import yaml
 
+from airflow_kit_platform import versions
 from airflow_kit_platform.workloads import pod_templates as pt
 from workload_cases import MARK_STYLES, make_settings, marks_for
 
@@ -40,29 +41,28 @@ if not _installed("airflow.providers.cncf.kubernetes.pod_generator"):
                 allow_module_level=True)
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
-DAGS = REPO / "dags"
+AIRFLOW_IMAGE = f"apache/airflow:{versions.AIRFLOW_VERSION}"  # the chart's worker image at the pin
 
 CONSTRUCT = textwrap.dedent("""
     import json, sys
-    sys.path.insert(0, sys.argv[1])
     from kubernetes.client import ApiClient
     from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
     from airflow_kit import on_kubernetes
 
     results = {}
-    for name, kwargs in json.loads(sys.argv[2]).items():
+    for name, kwargs in json.loads(sys.argv[1]).items():
         out = on_kubernetes(**kwargs)
         config = out["executor_config"]
         base = PodGenerator.deserialize_model_file(config["pod_template_file"])
         pod = PodGenerator.construct_pod(
-            dag_id="d", task_id="t", pod_id="d-t", try_number=1, kube_image="apache/airflow:3.1.7",
+            dag_id="d", task_id="t", pod_id="d-t", try_number=1, kube_image="AIRFLOW_IMAGE",
             date=None, args=["python", "-m", "airflow.sdk.execution_time.execute_workload", "--json-string", "{}"],
             pod_override_object=config.get("pod_override"), base_worker_pod=base, namespace="ns",
             scheduler_job_id="1")
         results[name] = {"template": config["pod_template_file"],
                          "pod": ApiClient().sanitize_for_serialization(pod)}
     print(json.dumps(results))
-""")
+""").replace("AIRFLOW_IMAGE", AIRFLOW_IMAGE)
 
 PARSE = textwrap.dedent("""
     import json, sys
@@ -93,7 +93,7 @@ def _airflow_env(tmp_path: pathlib.Path, templates: pathlib.Path, extra: dict[st
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor,KubernetesExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW_KIT_POD_TEMPLATES_DIR": str(templates),
-        "PYTHONPATH": os.pathsep.join([str(DAGS), str(REPO)]),
+        "PYTHONPATH": str(REPO),  # the DAG helper is installed (airflow-kit-dags)
     })
     env.update(extra or {})
     return env
@@ -126,7 +126,7 @@ def test_executor_builds_valid_task_pods_from_the_templates(tmp_path, style):
         "template-disk": {"team": "reporting", "local_disk": True},
         "sized-disk": {"team": "ml", "memory": "8Gi", "local_disk": "50Gi"},
     }
-    results = _run(CONSTRUCT, [str(DAGS), json.dumps(cases)], _airflow_env(tmp_path, templates))
+    results = _run(CONSTRUCT, [json.dumps(cases)], _airflow_env(tmp_path, templates))
     marks = MARK_STYLES[style]
     for name, kwargs in cases.items():
         pod = results[name]["pod"]
@@ -186,14 +186,14 @@ PLAIN = textwrap.dedent("""
     from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
     base = PodGenerator.deserialize_model_file(sys.argv[1])
     images = {}
-    for kube_image in ("apache/airflow:3.1.7", None):
+    for kube_image in ("AIRFLOW_IMAGE", None):
         pod = PodGenerator.construct_pod(
             dag_id="d", task_id="t", pod_id="d-t", try_number=1, kube_image=kube_image, date=None,
             args=["python"], pod_override_object=None, base_worker_pod=base, namespace="ns",
             scheduler_job_id="1")
         images[str(kube_image)] = pod.spec.containers[0].image
     print(json.dumps(images))
-""")
+""").replace("AIRFLOW_IMAGE", AIRFLOW_IMAGE)
 
 
 def test_executor_image_setting_beats_the_template_image(tmp_path):
@@ -202,5 +202,5 @@ def test_executor_image_setting_beats_the_template_image(tmp_path):
     and the template's (team's fused) image only when they are empty."""
     templates, files = _render(tmp_path, "default")
     images = _run(PLAIN, [str(templates / "etl.yaml")], _airflow_env(tmp_path, templates))
-    assert images == {"apache/airflow:3.1.7": "apache/airflow:3.1.7",
+    assert images == {AIRFLOW_IMAGE: AIRFLOW_IMAGE,
                       "None": "registry.example.com/etl/airflow-worker:2.3.1"}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
-import sys
 
 import pytest
 import yaml
@@ -14,10 +12,6 @@ from airflow_kit_platform.scheduling.backend import PodMarks
 from airflow_kit_platform.workloads import pod_templates as pt
 from airflow_kit_platform.airflow.chart_names import ChartNames, SecretNames
 from workload_cases import LEAVES, MARK_STYLES, make_settings, marks_for
-
-DAGS = pathlib.Path(__file__).resolve().parents[3] / "dags"
-if str(DAGS) not in sys.path:
-    sys.path.append(str(DAGS))  # the DAG-author package `airflow_kit` reads teams.json
 
 
 def _base(pod: dict) -> dict:
@@ -191,7 +185,7 @@ def test_catalog_matches_templates(settings, style):
 
 
 def test_catalog_is_read_by_the_dag_helper(tmp_path, settings, style):
-    """The DAG helper's own reader accepts what the kit renders (dags/ is its package root)."""
+    """The DAG helper's own reader (the installed airflow-kit-dags) accepts what the kit renders."""
     catalog_module = pytest.importorskip("airflow_kit.catalog")
 
     for name, text in pt.render_pod_templates(settings, marks_for(settings, style)).items():

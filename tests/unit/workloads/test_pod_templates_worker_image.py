@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from airflow_kit_platform import versions
+from airflow_kit_platform.workloads import helper_wheel
+from airflow_kit_platform.workloads import pod_templates as pt
 from airflow_kit_platform.workloads import worker_image as wi
 from workload_cases import FULL_STACK, make_settings
 
@@ -41,9 +43,57 @@ def test_every_team_with_a_business_image_gets_a_context(settings):
         "etl": "registry.example.com/etl/base:2.3.1", "ml": "registry.example.com/ml/train-base:0.9.0"}
     by_team = {c.team: c for c in contexts}
     assert by_team["etl"].tag == "registry.example.com/etl/airflow-worker:2.3.1" and by_team["etl"].tag_from_config
-    assert by_team["ml"].tag == "registry.example.com/ml/train-base:0.9.0-airflow-3.1.7"
+    assert by_team["ml"].tag == f"registry.example.com/ml/train-base:0.9.0-airflow-{versions.AIRFLOW_VERSION}"
     assert not by_team["ml"].tag_from_config
-    assert all(set(c.files) == {"Dockerfile", "README.md"} for c in contexts)
+    wheel = helper_wheel.wheel_name()
+    assert wheel == "airflow_kit_dags-0.1.0-py3-none-any.whl"
+    assert all(set(c.files) == {"Dockerfile", "README.md", wheel} for c in contexts)
+    # The tag IS the image of the team's pods (pod templates and teams.json): derived when `image` is unset.
+    for team in settings.teams.leaves():
+        if team.business_image:
+            assert pt.team_image(settings, team) == by_team[team.name].tag
+
+
+def test_every_context_installs_the_dag_helper_offline(settings, tmp_path):
+    """The helper's wheel is in each context and the Dockerfile installs it with no index; the wheel
+    is reproducible and pip installs it (what `docker build` will do), importable as airflow_kit."""
+    name, data = helper_wheel.build_wheel()
+    assert helper_wheel.build_wheel() == (name, data)  # byte for byte: stable build contexts and cache keys
+    for context in wi.build_contexts(settings):
+        assert context.files[name] == data
+        steps = instructions(context.files["Dockerfile"])
+        assert ("COPY", f"{name} /tmp/airflow-kit/") in steps
+        (install,) = [rest for keyword, rest in steps if keyword == "RUN" and name in rest]
+        assert f"pip install --no-index --no-deps /tmp/airflow-kit/{name}" in install
+        assert "pip check" in install and "import airflow_kit.names" in install
+        # After Airflow and the providers (the helper's kubernetes dependency comes with them).
+        assert steps.index(("COPY", f"{name} /tmp/airflow-kit/")) > next(
+            i for i, (keyword, rest) in enumerate(steps) if keyword == "RUN" and "apache-airflow==" in rest)
+        assert f"airflow-kit-dags` {helper_wheel.version()}" in context.files["README.md"]
+    (tmp_path / name).write_bytes(data)
+    target = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
+                           "--target", str(target), str(tmp_path / name)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    probe = ("import importlib.metadata, airflow_kit, airflow_kit.names as n; "
+             "print(airflow_kit.__file__, importlib.metadata.version(n.DISTRIBUTION))")
+    shown = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {probe}"],
+                           capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == [str(target / "airflow_kit" / "__init__.py"), helper_wheel.version()]
+
+
+def test_the_stacks_airflow_version_drives_the_fused_image(settings):
+    """`airflow.version` picks a tested release: the fused image installs it and its tag follows."""
+    older = [version for version in versions.TESTED_AIRFLOW_RELEASES if version != versions.AIRFLOW_VERSION]
+    assert older, "versions.TESTED_AIRFLOW_RELEASES lists one release only"
+    pinned = make_settings({"airflow": {"version": older[0]}})
+    by_team = {c.team: c for c in wi.build_contexts(pinned)}
+    assert by_team["ml"].tag == f"registry.example.com/ml/train-base:0.9.0-airflow-{older[0]}"
+    assert by_team["etl"].tag == "registry.example.com/etl/airflow-worker:2.3.1"  # an explicit image stays
+    dockerfile = by_team["ml"].files["Dockerfile"]
+    assert f'"apache-airflow=={older[0]}"' in dockerfile and f"constraints-{older[0]}/" in dockerfile
+    assert versions.AIRFLOW_VERSION not in dockerfile
 
 
 def test_dockerfile_pins_airflow_providers_and_business_base(settings):
@@ -104,12 +154,13 @@ def test_default_constraints_url():
 
 
 @pytest.mark.parametrize("image, tag", [
-    ("registry.example.com/etl/base:2.3.1", "registry.example.com/etl/base:2.3.1-airflow-3.1.7"),
-    ("registry.example.com:5000/etl/base", "registry.example.com:5000/etl/base:latest-airflow-3.1.7"),
-    ("python:3.12-slim@sha256:" + "a" * 64, "python:3.12-slim-airflow-3.1.7"),
+    ("registry.example.com/etl/base:2.3.1", "registry.example.com/etl/base:2.3.1-airflow-{v}"),
+    ("registry.example.com:5000/etl/base", "registry.example.com:5000/etl/base:latest-airflow-{v}"),
+    ("python:3.12-slim@sha256:" + "a" * 64, "python:3.12-slim-airflow-{v}"),
 ])
 def test_suggested_tag(image, tag):
-    assert wi.suggested_tag(image) == tag.replace("3.1.7", versions.AIRFLOW_VERSION)
+    assert wi.suggested_tag(image) == tag.format(v=versions.AIRFLOW_VERSION)
+    assert wi.suggested_tag(image, "3.1.7") == tag.format(v="3.1.7")
 
 
 def test_readme_explains_build_and_one_pod_per_task(settings):
@@ -117,7 +168,7 @@ def test_readme_explains_build_and_one_pod_per_task(settings):
     assert "docker build -t registry.example.com/etl/airflow-worker:2.3.1" in readme["etl"]
     assert "AIRFLOW_CONSTRAINTS_URL" in readme["etl"]
     assert "two pods per task" in readme["etl"]
-    assert "teams[ml].image` is not set" in readme["ml"]
+    assert "teams[ml].image` is not set" in readme["ml"] and "it moves with `airflow.version`" in readme["ml"]
 
 
 def _write_stack(directory: pathlib.Path, stack: str, raw: dict) -> None:
@@ -135,14 +186,15 @@ def test_command_writes_one_context_per_team(tmp_path, capsys):
     assert wi.main(["--stack", "unit", "--out", str(out), "--stacks-dir", str(stacks)]) == 0
     assert sorted(path.name for path in out.iterdir()) == ["etl", "ml"]
     for team, base in (("etl", "registry.example.com/etl/base:2.3.1"), ("ml", "registry.example.com/ml/train-base:0.9.0")):
-        assert sorted(path.name for path in (out / team).iterdir()) == ["Dockerfile", "README.md"]
+        assert sorted(path.name for path in (out / team).iterdir()) == [
+            "Dockerfile", "README.md", helper_wheel.wheel_name()]
         assert f"ARG BUSINESS_IMAGE={base}" in (out / team / "Dockerfile").read_text()
     captured = capsys.readouterr()
     lines = dict(line.split("\t")[0::2] for line in captured.out.splitlines())
     assert lines == {"etl": "registry.example.com/etl/airflow-worker:2.3.1",
                      "ml": "registry.example.com/ml/train-base:0.9.0-airflow-3.1.7".replace(
                          "3.1.7", versions.AIRFLOW_VERSION)}
-    assert "teams[ml].image is not set" in captured.err
+    assert "teams[ml].image is not set: its pods run registry.example.com/ml/train-base:0.9.0-airflow-" in captured.err
 
 
 def test_command_runs_as_a_module(tmp_path):

@@ -59,11 +59,12 @@ from airflow_kit.catalog import (
     Catalog,
     CatalogError,
     load_catalog,
-    require_local_disk,
+    parse_quantity,
     resolve_local_disk_size,
     resolve_resources,
 )
 from airflow_kit.executor import local_disk_volume
+from airflow_kit.names import TEAM_ENV
 from airflow_kit.triggers import JobAdmissionTrigger
 
 if TYPE_CHECKING:
@@ -108,6 +109,9 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
     :param pod_discovery_timeout: seconds to wait for the admitted Job's pods to appear (300)
     :param delete_job_on_admission_timeout: delete the still-suspended Job on timeout (True)
     :param defer_admission: wait for admission in the triggerer, holding no worker slot (True)
+
+    Where teams.json is not mounted (a laptop, a DAG CI) the operator is still built (quantities
+    checked, nothing team-derived set) and fails when it runs, with the catalog's ``CatalogError``.
     """
 
     def __init__(
@@ -133,6 +137,8 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
         t = catalog.team(team)
         queued = catalog.queue != "none"
 
+        if catalog.missing is not None:
+            kwargs.pop("suspend", None)  # whether the stack queues Jobs is in the catalog
         if "suspend" in kwargs and kwargs["suspend"] is not None and bool(kwargs["suspend"]) != queued:
             if queued:
                 raise AirflowKitError(
@@ -150,7 +156,9 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
         volume_mounts = list(kwargs.pop("volume_mounts", None) or [])
         if local_disk is True:
             raise AirflowKitError(f"team {team!r}: give the Job's local disk a size, e.g. local_disk='100Gi'")
-        if local_disk not in (None, False):
+        if local_disk not in (None, False) and catalog.missing is not None:
+            parse_quantity(local_disk, what="local_disk", team=team, kind="storage")
+        elif local_disk not in (None, False):
             size = resolve_local_disk_size(t, catalog, local_disk)
             volume, mount = local_disk_volume(t, size)
             volumes.append(volume)
@@ -161,9 +169,9 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
         # team's image, resources and scheduler/queue marks and none of Airflow's secrets.
         env_vars = kwargs.pop("env_vars", None)
         if env_vars is None or isinstance(env_vars, dict):
-            env_vars = {"AIRFLOW_KIT_TEAM": team, **(env_vars or {})}
+            env_vars = {TEAM_ENV: team, **(env_vars or {})}
         else:
-            env_vars = [k8s.V1EnvVar(name="AIRFLOW_KIT_TEAM", value=team), *env_vars]
+            env_vars = [k8s.V1EnvVar(name=TEAM_ENV, value=team), *env_vars]
         kwargs["env_vars"] = env_vars
         kwargs.setdefault("namespace", t.namespace or catalog.namespace)
         if kwargs.get("schedulername") is None:
@@ -192,6 +200,7 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
         self.team = team
         self.queue_kind = catalog.queue
         self.stack = catalog.stack
+        self.catalog_missing = catalog.missing  # the CatalogError message when teams.json was not found
         self.admission_timeout = _seconds(admission_timeout, "admission_timeout")
         self.admission_poke_interval = _seconds(admission_poke_interval, "admission_poke_interval")
         self.pod_discovery_timeout = _seconds(pod_discovery_timeout, "pod_discovery_timeout")
@@ -199,6 +208,11 @@ class QueuedKubernetesJobOperator(KubernetesJobOperator):
         self.defer_admission = defer_admission
         self.queue_wait_seconds: float | None = None
         self._admitted_job: tuple[str, str] | None = None  # (name, namespace) after the trigger fired
+
+    def pre_execute(self, context: Any) -> Any:
+        if self.catalog_missing is not None:
+            raise CatalogError(self.catalog_missing)
+        return super().pre_execute(context)
 
     # ------------------------------------------------------------------ admission
     @property

@@ -9,25 +9,45 @@ The kit mounts one ConfigMap into every Airflow component at ``/opt/airflow/kit-
                              stack has a local-disk StorageClass)
 * ``teams.json``             this catalog
 
-Everything here runs at DAG parse time, so every error is raised early, as a ``ValueError``
-subclass naming the team and what is allowed.
+Everything here runs at DAG parse time, so errors are raised early, as ``ValueError`` subclasses
+naming the team and what is allowed. One exception: where ``teams.json`` is not mounted at all (a
+laptop, a DAG CI), ``load_catalog`` returns a placeholder catalog (``Catalog.missing`` set) so DAG
+files still import; what is built from it checks ``Catalog.require`` when the task runs and fails
+there with one ``CatalogError`` naming the file and the variable.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Mapping
 
-DEFAULT_POD_TEMPLATES_DIR = "/opt/airflow/kit-pod-templates"
-POD_TEMPLATES_DIR_ENV = "AIRFLOW_KIT_POD_TEMPLATES_DIR"
-CATALOG_FILE = "teams.json"
-LOCAL_DISK_VOLUME = "local-disk"
-QUEUES = ("koord-queue", "ack", "none")
-SCHEDULERS = ("koordinator", "volcano", "default")
+from airflow_kit.names import (
+    BATCH_CPU,
+    BATCH_MEMORY,
+    CATALOG_FILE,
+    LOCAL_DISK_VOLUME,
+    POD_TEMPLATES_DIR,
+    POD_TEMPLATES_DIR_ENV,
+    QUEUE_BACKENDS,
+    pod_template_file,
+    team_pool,
+)
+
+DEFAULT_POD_TEMPLATES_DIR = POD_TEMPLATES_DIR
+QUEUES = QUEUE_BACKENDS
+# The stand-in default team of a placeholder catalog (teams.json not found): DAGs that make one
+# task per team, or run as the default team, get one task named after it, which fails when run.
+MISSING_CATALOG_TEAM = "no-catalog"
+
+__all__ = [  # names other modules and DAGs import from here (some are re-exported shared names)
+    "BATCH_CPU", "BATCH_MEMORY", "CATALOG_FILE", "DEFAULT_POD_TEMPLATES_DIR", "LOCAL_DISK_VOLUME",
+    "POD_TEMPLATES_DIR_ENV", "QUEUES", "AirflowKitError", "Catalog", "CatalogError", "InvalidQuantityError",
+    "LocalDisk", "LocalDiskNotAvailableError", "Team", "UnknownTeamError", "as_batch_resources", "load_catalog",
+    "parse_quantity", "pod_templates_dir", "require_local_disk", "resolve_local_disk_size", "resolve_resources",
+]
 
 
 class AirflowKitError(ValueError):
@@ -51,34 +71,36 @@ class LocalDiskNotAvailableError(AirflowKitError):
 
 
 # --------------------------------------------------------------------------- quantities
-# Kubernetes quantity grammar (k8s.io/apimachinery resource.Quantity), without a sign:
-#   <digits>[.<digits>] followed by a binary SI, decimal SI or decimal exponent suffix.
-_QUANTITY_RE = re.compile(
-    r"^(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
-)
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": Decimal(1),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-}
+# The grammar is Kubernetes' own, as the `kubernetes` client parses it (kubernetes.utils.parse_quantity,
+# the same function the kit's Pulumi side uses): a number (`2`, `0.5`, `.5`, `1e3`) and at most one
+# suffix, binary SI (Ki Mi Gi Ti Pi Ei) or decimal SI (n u m k M G T P E). The client reads the number
+# with Python's Decimal, which also takes what Kubernetes refuses: `1_000`, `NaN`, `Infinity`, inner
+# blanks and non-ASCII digits are refused here first. On top, the helper's own rules: a task asks for
+# something (> 0); cpu takes no binary suffix; memory and disks are whole bytes (`8m` is 0.008 bytes,
+# surely `8Mi`).
+_BINARY_SUFFIXES = ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+_DECIMAL_SUFFIXES = ("n", "u", "m", "k", "M", "G", "T", "P", "E")
+_SUB_UNITS = ("n", "u", "m")
+
+
+def _suffix(text: str) -> str:
+    """The SI suffix of a quantity as the client splits it ("" for none or an exponent)."""
+    if text[-2:] in _BINARY_SUFFIXES:
+        return text[-2:]
+    if text[-1:] in _DECIMAL_SUFFIXES:
+        return text[-1:]
+    return ""
 
 
 def parse_quantity(value: Any, *, what: str, team: str | None = None, kind: str = "memory") -> tuple[str, Decimal]:
-    """Validate a Kubernetes quantity and return ``(canonical string, numeric value)``.
+    """Validate a Kubernetes quantity and return ``(the text as given, numeric value)``.
 
     ``kind`` is ``"cpu"`` (allows ``500m``; rejects binary suffixes) or ``"memory"``/``"storage"``
-    (rejects the sub-unit suffixes ``n``/``u``/``m``: ``8m`` memory is 0.008 bytes, surely meant ``8Mi``).
+    (whole bytes: rejects ``n``/``u``/``m`` and fractions of a byte).
     Zero and negative values are rejected: a task always asks for something.
     """
+    from kubernetes.utils.quantity import parse_quantity as kubernetes_quantity
+
     where = f" for team {team!r}" if team else ""
     if isinstance(value, bool) or value is None:
         raise InvalidQuantityError(f"{what}{where}: expected a Kubernetes quantity, got {value!r}")
@@ -89,33 +111,31 @@ def parse_quantity(value: Any, *, what: str, team: str | None = None, kind: str 
     else:
         raise InvalidQuantityError(f"{what}{where}: expected a Kubernetes quantity, got {type(value).__name__}")
     example = "'2', '500m', '0.5'" if kind == "cpu" else "'512Mi', '8Gi', '100Gi'"
-    m = _QUANTITY_RE.match(text)
-    if not m:
-        raise InvalidQuantityError(
-            f"{what}{where}: {value!r} is not a valid positive Kubernetes quantity (examples: {example})"
-        )
-    suffix = m.group("suffix") or ""
-    if kind == "cpu" and suffix in _BINARY:
+    invalid = InvalidQuantityError(
+        f"{what}{where}: {value!r} is not a valid positive Kubernetes quantity (examples: {example})")
+    if not text or not text.isascii() or "_" in text or any(c.isspace() for c in text):
+        raise invalid
+    try:
+        amount = kubernetes_quantity(text)
+    except (ValueError, ArithmeticError):
+        raise invalid from None
+    if not amount.is_finite() or amount < 0:
+        raise invalid
+    suffix = _suffix(text)
+    if kind == "cpu" and suffix in _BINARY_SUFFIXES:
         raise InvalidQuantityError(
             f"{what}{where}: {value!r} uses a binary suffix, which makes no sense for cpu (examples: {example})"
         )
-    if kind != "cpu" and suffix in ("n", "u", "m"):
+    if kind != "cpu" and suffix in _SUB_UNITS:
+        hint = f"did you mean {text[:-1]}Mi? " if suffix == "m" else ""
         raise InvalidQuantityError(
-            f"{what}{where}: {value!r} means {suffix}-bytes (a fraction of a byte); "
-            f"did you mean {m.group('num')}{suffix.upper()}i? (examples: {example})"
+            f"{what}{where}: {value!r} means {suffix}-bytes (a fraction of a byte); {hint}(examples: {example})"
         )
-    try:
-        num = Decimal(m.group("num"))
-        if suffix in _BINARY:
-            amount = num * _BINARY[suffix]
-        elif suffix in _DECIMAL:
-            amount = num * _DECIMAL[suffix]
-        else:  # exponent
-            amount = num * (Decimal(10) ** int(suffix[1:]))
-    except (InvalidOperation, ValueError) as e:  # pragma: no cover - regex already guards
-        raise InvalidQuantityError(f"{what}{where}: {value!r} is not a valid quantity ({e})") from None
     if amount <= 0:
         raise InvalidQuantityError(f"{what}{where}: {value!r} must be greater than zero (examples: {example})")
+    if kind != "cpu" and amount != amount.to_integral_value():
+        raise InvalidQuantityError(
+            f"{what}{where}: {value!r} is {amount} bytes, not a whole number of bytes (examples: {example})")
     return text, amount
 
 
@@ -130,7 +150,7 @@ class LocalDisk:
 @dataclass(frozen=True)
 class Team:
     name: str
-    image: str
+    image: str | None  # None only on a placeholder catalog's stand-in teams
     pod_template: str
     local_disk_pod_template: str | None
     local_disk: LocalDisk | None
@@ -155,8 +175,22 @@ class Catalog:
     namespace: str
     teams: Mapping[str, Team]
     default_team: str  # the stack's defaultTeam (whose template is the chart's default)
+    # Set on a placeholder catalog (teams.json not found): the CatalogError message tasks fail with.
+    missing: str | None = None
+
+    def require(self, context: Any = None) -> None:
+        """Raise ``CatalogError`` when teams.json was not found; nothing otherwise.
+
+        It takes (and ignores) a task context, so it serves as an operator's ``pre_execute``: the
+        helpers attach it to every task they build, and a task built from a placeholder catalog
+        fails when it runs, with the one message naming the file and the variable."""
+        if self.missing is not None:
+            raise CatalogError(self.missing)
 
     def team(self, name: str) -> Team:
+        if self.missing is not None and isinstance(name, str) and name:
+            # Nothing to check a name against: a stand-in (its tasks fail at run, see require).
+            return self.teams.get(name) or _stand_in_team(name, os.path.dirname(self.path))
         if not isinstance(name, str) or name not in self.teams:
             raise UnknownTeamError(
                 f"unknown team {name!r}: teams in {self.path} (stack {self.stack!r}) are "
@@ -220,22 +254,48 @@ def _parse_team(name: str, raw: Mapping[str, Any], directory: str, path: str) ->
     )
 
 
+def _stand_in_team(name: str, directory: str) -> Team:
+    """A team of a placeholder catalog: the kit's naming rules, and nothing the catalog would say."""
+    return Team(
+        name=name,
+        image=None,
+        pod_template=os.path.join(directory, pod_template_file(name)),
+        local_disk_pod_template=None,
+        local_disk=None,
+        default_resources={"requests": {}, "limits": {}},
+        scheduler_name=None,
+        pool=team_pool(name),
+    )
+
+
+def _placeholder_catalog(directory: str, path: str, reason: str) -> Catalog:
+    message = (
+        f"team catalog {path} not found ({reason}): the kit mounts it at {DEFAULT_POD_TEMPLATES_DIR} in every "
+        f"Airflow component and task pod; elsewhere point env {POD_TEMPLATES_DIR_ENV} at a directory holding "
+        f"the stack's teams.json and pod templates. Tasks built from the team catalog cannot run without it."
+    )
+    team = _stand_in_team(MISSING_CATALOG_TEAM, directory)
+    return Catalog(path=path, stack="", scheduler="default", queue="none", namespace="airflow",
+                   teams={team.name: team}, default_team=team.name, missing=message)
+
+
 _CACHE: dict[tuple[str, int, int], Catalog] = {}
 
 
 def load_catalog(directory: str | None = None) -> Catalog:
     """Load ``teams.json`` from ``directory`` (default: env AIRFLOW_KIT_POD_TEMPLATES_DIR, else
     /opt/airflow/kit-pod-templates). Cached by path, mtime and size, so a DAG file calling the helpers
-    for many tasks reads it once, and a ConfigMap update is picked up at the next parse."""
+    for many tasks reads it once, and a ConfigMap update is picked up at the next parse.
+
+    Where there is no teams.json, a placeholder catalog (``missing`` set; ``require()`` raises): the
+    DAG file still imports, with one stand-in default team ``no-catalog``, and any team name is
+    accepted. A teams.json that is there but malformed raises ``CatalogError`` here."""
     directory = directory or pod_templates_dir()
     path = os.path.join(directory, CATALOG_FILE)
     try:
         st = os.stat(path)
     except OSError as e:
-        raise CatalogError(
-            f"team catalog {path} not found ({e.strerror}); the kit mounts it at {DEFAULT_POD_TEMPLATES_DIR} "
-            f"(override with env {POD_TEMPLATES_DIR_ENV})"
-        ) from None
+        return _placeholder_catalog(directory, path, e.strerror or type(e).__name__)
     key = (path, st.st_mtime_ns, st.st_size)
     if key in _CACHE:
         return _CACHE[key]
@@ -313,10 +373,6 @@ def resolve_resources(
     if team.batch_resources:
         return as_batch_resources(out, team=team.name)
     return out
-
-
-BATCH_CPU = "kubernetes.io/batch-cpu"
-BATCH_MEMORY = "kubernetes.io/batch-memory"
 
 
 def as_batch_resources(resources: Mapping[str, Mapping[str, str]], *, team: str) -> dict[str, dict[str, str]]:

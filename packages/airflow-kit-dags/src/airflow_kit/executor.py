@@ -30,18 +30,17 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_kit.catalog import (
-    LOCAL_DISK_VOLUME,
     AirflowKitError,
     Catalog,
     CatalogError,
     Team,
     load_catalog,
+    parse_quantity,
     require_local_disk,
     resolve_local_disk_size,
     resolve_resources,
 )
-
-KUBERNETES_EXECUTOR = "KubernetesExecutor"
+from airflow_kit.names import KUBERNETES_EXECUTOR, LOCAL_DISK_VOLUME, TASK_CONTAINER, TEAM_LABEL
 
 
 def local_disk_volume(team: Team, size: str):
@@ -53,7 +52,7 @@ def local_disk_volume(team: Team, size: str):
         name=LOCAL_DISK_VOLUME,
         ephemeral=k8s.V1EphemeralVolumeSource(
             volume_claim_template=k8s.V1PersistentVolumeClaimTemplate(
-                metadata=k8s.V1ObjectMeta(labels={"airflow-kit/team": team.name}),
+                metadata=k8s.V1ObjectMeta(labels={TEAM_LABEL: team.name}),
                 spec=k8s.V1PersistentVolumeClaimSpec(
                     access_modes=["ReadWriteOnce"],
                     storage_class_name=team.local_disk.storage_class,
@@ -99,7 +98,7 @@ def build_pod_override(
             priority_class_name=team.priority_class_name,
             containers=[
                 k8s.V1Container(
-                    name="base",
+                    name=TASK_CONTAINER,
                     image=image or team.image,
                     resources=k8s.V1ResourceRequirements(
                         requests=resources.get("requests") or None,
@@ -129,7 +128,10 @@ def on_kubernetes(
     """Operator kwargs that run the task on the KubernetesExecutor as ``team``.
 
     Returns ``{"executor": "KubernetesExecutor", "executor_config": {"pod_template_file": ...,
-    "pod_override": V1Pod}, "pool": <team pool>}``; splat it into any operator (or ``default_args``).
+    "pod_override": V1Pod}, "pool": <team pool>, "pre_execute": <catalog check>}``; splat it into any
+    operator (or ``default_args``). ``pre_execute`` is the catalog's ``require``: a no-op where
+    teams.json is mounted; where it is not (a laptop, a DAG CI) the DAG file still imports, quantities
+    are still validated, and the task fails when it runs with one ``CatalogError`` naming the file.
 
     :param team: a team of teams.json (unknown names raise ``UnknownTeamError`` listing the teams)
     :param cpu, memory: requests; default to the team's ``default_resources``; see
@@ -151,7 +153,11 @@ def on_kubernetes(
 
     template = t.pod_template
     disk_size = None
-    if local_disk is True:
+    if catalog.missing is not None:
+        # No catalog, no disk to attach (class, mount path, max size): only the size is checked.
+        if local_disk not in (None, False, True):
+            parse_quantity(local_disk, what="local_disk", team=team, kind="storage")
+    elif local_disk is True:
         require_local_disk(t, catalog)
         if not t.local_disk_pod_template:
             raise CatalogError(f"{catalog.path}: team {team!r} has local_disk but no local_disk_pod_template")
@@ -168,6 +174,7 @@ def on_kubernetes(
             "pod_template_file": template,
             "pod_override": build_pod_override(t, resources=resources, image=image, local_disk_size=disk_size),
         },
+        "pre_execute": catalog.require,
     }
     if pool is True:
         if t.pool:
