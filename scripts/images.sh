@@ -19,13 +19,15 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=${AIRFLOW_KIT_TOOLS:-$REPO/.tools}
 CACHE=${AIRFLOW_KIT_CACHE:-$HOME/.cache/airflow-kit}
 ARCHIVES=$CACHE/images
-PYTHON=${PYTHON:-$REPO/.venv/bin/python}
-[ -x "$PYTHON" ] || PYTHON=python3
+# The repo's venv (make setup): the kit's package and the DAG helper are installed there. Not $PYTHON,
+# which make passes as the interpreter that creates the venv.
+KIT_PYTHON=${AIRFLOW_KIT_PYTHON:-$REPO/.venv/bin/python}
 HOST_CA=${AIRFLOW_KIT_HOST_CA:-/etc/ssl/certs/ca-certificates.crt}
 
 usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 # shellcheck source=scripts/processes.sh
 . "$REPO/scripts/processes.sh"
+[ -x "$KIT_PYTHON" ] || die "no $KIT_PYTHON: run 'make setup' first (it creates the venv)"
 
 [ $# -ge 1 ] || usage 2
 CMD=$1; shift
@@ -57,7 +59,7 @@ tree_hash() {
 
 # The stack's image references, from its config (one place: the stack file).
 stack_images() {
-  "$PYTHON" - "$REPO" "$STACK" <<'PY'
+  "$KIT_PYTHON" - "$REPO" "$STACK" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1])
 from airflow_kit_platform.workloads.worker_image import load_stack_settings
@@ -162,7 +164,7 @@ build_recipe() {
 }
 
 airflow_requirements() {
-  "$PYTHON" - "$REPO" <<'PY'
+  "$KIT_PYTHON" - "$REPO" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1])
 from airflow_kit_platform import versions
@@ -176,7 +178,7 @@ PY
 build_fused() {
   local out team directory tag key archive started
   out=$(mktemp -d)
-  "$PYTHON" -m airflow_kit_platform.workloads.worker_image --stack "$STACK" --out "$out" 2>/dev/null >"$out/contexts.txt" \
+  "$KIT_PYTHON" -m airflow_kit_platform.workloads.worker_image --stack "$STACK" --out "$out" 2>/dev/null >"$out/contexts.txt" \
     || die "could not render the worker image contexts of stack $STACK"
   while IFS=$'\t' read -r team directory tag; do
     [ -n "${directory:-}" ] && [ -d "$directory" ] || continue
@@ -200,8 +202,8 @@ build_fused() {
 helper_wheel() {
   HELPER_DIR=$(mktemp -d)
   trap 'rm -rf "$HELPER_DIR"' EXIT
-  HELPER_WHEEL=$(cd "$REPO" && "$PYTHON" -m airflow_kit_platform.workloads.helper_wheel --out "$HELPER_DIR") \
-    || die "could not make the DAG helper's wheel (pip install -e ./packages/airflow-kit-dags into $PYTHON's venv)"
+  HELPER_WHEEL=$(cd "$REPO" && "$KIT_PYTHON" -m airflow_kit_platform.workloads.helper_wheel --out "$HELPER_DIR") \
+    || die "could not make the DAG helper's wheel (pip install -e ./packages/airflow-kit-dags into $KIT_PYTHON's venv)"
 }
 
 plan() {
