@@ -35,13 +35,15 @@ def machine() -> str:
 
 
 def versions_line() -> str:
-    """The versions scripts/tools.sh builds (one place: airflow_kit_platform.versions)."""
+    """The versions scripts/tools.sh builds (airflow_kit_platform.versions, and scripts/build-versions.sh
+    where it builds another version than the product pins)."""
     from airflow_kit_platform import versions
+    from tests.conftest import build_versions
 
     return (f"kube-apiserver/kube-scheduler/kube-controller-manager {versions.KUBERNETES_VERSION}, "
             f"etcd {versions.ETCD_VERSION}, kwok {versions.KWOK_VERSION}, koord-scheduler "
             f"{versions.KOORDINATOR_VERSION} (chart {versions.KOORDINATOR_CHART_VERSION}'s configuration), Volcano "
-            f"vc-scheduler/vc-controller-manager {versions.VOLCANO_BUILD_VERSION} (chart "
+            f"vc-scheduler/vc-controller-manager {build_versions()['VOLCANO_BUILD_VERSION']} (chart "
             f"{versions.VOLCANO_CHART_VERSION}'s configuration)")
 
 
