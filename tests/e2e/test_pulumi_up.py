@@ -232,7 +232,9 @@ def test_missing_local_chart_is_one_line_before_anything_is_created(cluster, too
     project.init({})
     output = refused(project, "up", "--yes", "--skip-preview")
     assert ("stack 'e2e-nochart': airflow-kit:airflow.chart.path = '.charts/airflow-1.19.0.tgz': no such chart file "
-            "or folder; `make setup` puts the packaged chart in .charts/airflow-1.19.0.tgz") in output
+            "or folder; `make setup` puts the packaged chart in .charts/ (from CHARTS_FROM or the chart repository "
+            "https://airflow.apache.org), or point the key at a copy of airflow-1.19.0.tgz or a folder holding it") \
+        in output
     assert "airflow-nochart" not in names(cluster, "namespaces"), "nothing is created"
 
 
