@@ -145,6 +145,6 @@ class Platform(pulumi.ComponentResource):
             # What to merge into the cluster's tree when its admin owns it (also written to a file).
             self.outputs["quotaSubtree"] = ack.quota_subtree(settings)
         # `pulumi stack output adminPassword --show-secrets`.
-        self.outputs["adminUser"] = ADMIN_USER
-        self.outputs["adminPassword"] = self.airflow.secrets.admin_password
+        self.outputs["adminUser"] = self.admin_user
+        self.outputs["adminPassword"] = self.admin_password
         self.register_outputs(self.outputs)
