@@ -83,6 +83,10 @@ class AirflowApi:
 
     def task_log(self, dag_id: str, run_id: str, task: dict) -> str:
         """A task try's log as text (Airflow 3 answers a list of structured lines)."""
+        return log_text(self.task_log_body(dag_id, run_id, task))
+
+    def task_log_body(self, dag_id: str, run_id: str, task: dict) -> Any:
+        """A task try's log as the API answers it; a one-line stand-in when it cannot."""
         params: dict[str, Any] = {"full_content": "true"}
         if task.get("map_index", -1) >= 0:
             params["map_index"] = task["map_index"]
@@ -91,15 +95,41 @@ class AirflowApi:
             f"{max(task.get('try_number') or 1, 1)}", params=params, timeout=30,
             headers={"Accept": "application/json"})
         if not response.ok:
-            return f"(log unavailable: HTTP {response.status_code} {response.text[:200]})"
-        return log_text(response.json())
+            return {"content": f"(log unavailable: HTTP {response.status_code} {response.text[:200]})"}
+        return response.json()
 
 
 def log_text(body: Any) -> str:
+    """A log answer as text; an error line carries its exception (type, message, where raised)."""
     content = body.get("content") if isinstance(body, dict) else body
     if isinstance(content, list):
-        return "\n".join(line.get("event", "") if isinstance(line, dict) else str(line) for line in content)
+        return "\n".join(_log_line(line) if isinstance(line, dict) else str(line) for line in content)
     return str(content)
+
+
+def _log_line(line: dict) -> str:
+    # Airflow 3 keeps the exception out of `event` ("Task failed with exception"), in
+    # `error_detail`: structlog's exception dicts, outermost cause first.
+    text = [str(line.get("event", ""))]
+    for error in line.get("error_detail") or []:
+        if not isinstance(error, dict):
+            continue
+        text.append(f"  {error.get('exc_type', 'Exception')}: {error.get('exc_value', '')}")
+        frames = error.get("frames") or []
+        if frames and isinstance(frames[-1], dict):
+            frame = frames[-1]
+            text.append(f"    at {frame.get('filename')}:{frame.get('lineno')} in {frame.get('name')}")
+    return "\n".join(text)
+
+
+def log_errors(body: Any) -> list[str]:
+    """Each exception of a log answer as `Type: message`, in the order logged."""
+    content = body.get("content") if isinstance(body, dict) else body
+    if not isinstance(content, list):
+        return []
+    return [f"{error.get('exc_type', 'Exception')}: {error.get('exc_value', '')}"
+            for line in content if isinstance(line, dict)
+            for error in line.get("error_detail") or [] if isinstance(error, dict)]
 
 
 @dataclass

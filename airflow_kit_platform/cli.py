@@ -24,7 +24,7 @@ from typing import Iterator, Optional
 
 from airflow_kit_platform import local_cluster
 from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART
-from airflow_kit_platform.airflow_api import AirflowApi, AirflowApiError, TaskSummary
+from airflow_kit_platform.airflow_api import AirflowApi, AirflowApiError, TaskSummary, log_errors, log_text
 from airflow_kit_platform.local_cluster import Cluster, SetupError
 from airflow_kit_platform.settings import DEFAULT_NAMESPACE
 
@@ -233,12 +233,17 @@ def cmd_dag(args: argparse.Namespace) -> int:
             took = f"{summary.seconds:.0f} s" if summary.seconds is not None else "-"
             print(f"  {summary.task_id}: {summary.state} on {summary.executor} ({took})")
         if run["state"] != "success":
+            reasons = []
             for task in tasks:
                 if task.get("state") not in ("success", "skipped"):
-                    log = api.task_log(args.dag_id, run_id, task).strip().splitlines()[-15:]
+                    body = api.task_log_body(args.dag_id, run_id, task)
+                    log = log_text(body).strip().splitlines()[-15:]
                     print(f"--- {task['task_id']} (last lines of its log)\n" + "\n".join(log))
+                    errors = log_errors(body)
+                    if errors:
+                        reasons.append(f"{TaskSummary.of(task).task_id}: {errors[-1]}")
             raise SetupError(f"DAG {args.dag_id} run {run_id}: {run['state']} after "
-                             f"{time.monotonic() - started:.0f} s")
+                             f"{time.monotonic() - started:.0f} s" + (f" ({'; '.join(reasons)})" if reasons else ""))
     say(f"DAG {args.dag_id}: success in {time.monotonic() - started:.0f} s ({len(tasks)} tasks)")
     return 0
 

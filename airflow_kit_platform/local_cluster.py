@@ -26,9 +26,20 @@ REACH_TIMEOUT_SECONDS = 5
 # Go modules (scripts/tools.sh), besides root.
 NODE_PACKAGES = {"containerd": "containerd", "runc": "runc", "buildah": "buildah", "mmdebstrap": "mmdebstrap",
                  "iptables": "iptables", "/usr/lib/cni/bridge": "containernetworking-plugins"}
-PULUMI_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")
-NODE_TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl",
-              "kubelet", "kube-proxy", "coredns", "local-path-provisioner", "pause")
+TOOL_SETS_TABLE = REPO / "scripts" / "toolsets.txt"
+
+
+def tool_set(name: str) -> tuple[str, ...]:
+    """The tools of one set in the one table `make setup`, tools.sh and the node scripts read."""
+    for line in TOOL_SETS_TABLE.read_text().splitlines():
+        key, _, tools = line.partition(":")
+        if key.strip() == name and not line.startswith("#"):
+            return tuple(tools.split())
+    raise KeyError(f"no tool set '{name}' in {TOOL_SETS_TABLE}")
+
+
+PULUMI_TOOLS = tool_set("pulumi")
+NODE_TOOLS = tool_set("node")
 
 
 class SetupError(Exception):
@@ -157,6 +168,48 @@ def pulumi_missing() -> Optional[str]:
             "builds it into .tools/bin (or `pulumi plugin install resource kubernetes` where get.pulumi.com is reachable)")
 
 
+def provider_plugin_version(plugin: str, timeout: float = 30) -> str:
+    """The version a provider plugin reports to the engine (its gRPC GetPluginInfo)."""
+    import grpc
+    from google.protobuf import empty_pb2
+    from pulumi.runtime.proto import provider_pb2_grpc
+
+    # A provider takes the engine's address as its argument and dials it lazily: an unused
+    # loopback port serves for a question the engine is not part of.
+    process = subprocess.Popen([plugin, "127.0.0.1:1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = process.stdout.readline().strip()
+        if not port.isdigit():
+            raise SetupError(f"{plugin} did not start (it printed {port!r} instead of its port)")
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = provider_pb2_grpc.ResourceProviderStub(channel)
+            return stub.GetPluginInfo(empty_pb2.Empty(), timeout=timeout).version
+    finally:
+        process.kill()
+        process.wait()
+
+
+def provider_mismatch() -> Optional[str]:
+    """Why the Kubernetes provider plugin does not serve the installed pulumi-kubernetes SDK, or None.
+
+    The SDK asks for a plugin at least as new as itself; an older one makes the engine warn on every
+    `pulumi up`. The SDK's wish is in the package's pulumi-plugin.json."""
+    from importlib import resources
+
+    from packaging.version import Version
+
+    plugin = tool("pulumi-resource-kubernetes")
+    if plugin is None:
+        return pulumi_missing()
+    wanted = json.loads(resources.files("pulumi_kubernetes").joinpath("pulumi-plugin.json").read_text())["version"]
+    reported = provider_plugin_version(plugin)
+    if Version(reported) < Version(wanted):
+        return (f"the Kubernetes provider plugin {plugin} reports {reported}, older than the pulumi-kubernetes "
+                f"SDK {wanted} it must serve: pin the SDK at or below the plugin (airflow_kit_platform/versions.py, "
+                "requirements.txt) or build a newer plugin (scripts/build-versions.sh)")
+    return None
+
+
 def tools_env() -> dict[str, str]:
     """The environment with the kit's tools (.tools/bin) first on PATH."""
     env = dict(os.environ)
@@ -231,7 +284,14 @@ def needs_node() -> bool:
     return cluster is None or cluster.kit_node
 
 
-if __name__ == "__main__":  # `python -m airflow_kit_platform.local_cluster needs-node`: exit 0 when it does
+if __name__ == "__main__":
+    # `needs-node`: exit 0 when `make setup` must prepare the kit's node;
+    # `check-provider`: exit 1 with one line when the provider plugin is older than the SDK.
     import sys
 
+    if sys.argv[1:] == ["check-provider"]:
+        problem = provider_mismatch()
+        if problem:
+            sys.exit(f"setup: {problem}")
+        sys.exit(0)
     sys.exit(0 if sys.argv[1:] == ["needs-node"] and needs_node() else 1)

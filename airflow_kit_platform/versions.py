@@ -34,7 +34,7 @@ KOORD_QUEUE_CHART_VERSION = "1.8.0"  # same chart repo as Koordinator
 # --- Python packages (requirements.txt mirrors these; a test keeps them equal) -------
 PYTHON_PACKAGES = {
     "pulumi": "3.272.0",
-    "pulumi-kubernetes": "4.32.0",
+    "pulumi-kubernetes": "4.24.1",  # the newest SDK not newer than the plugin tools.sh can build (scripts/build-versions.sh)
     "apache-airflow": AIRFLOW_VERSION,
     "apache-airflow-providers-cncf-kubernetes": "10.25.0",
     "apache-airflow-providers-celery": "3.26.0",

@@ -4,6 +4,7 @@
 #   scripts/local-cluster.sh start DIR [--no-controllers] [--no-scheduler] [--nodes N] [--no-kwok] [--bind ADDRESS]
 #   scripts/local-cluster.sh env DIR      # `export` lines (KUBECONFIG, ...) to eval
 #   scripts/local-cluster.sh status DIR   # exit 0 when the API server answers /readyz
+#   scripts/local-cluster.sh needs DIR [--no-kwok]   # the programs a start in that mode needs
 #   scripts/local-cluster.sh stop DIR     # kill what `start` started (by recorded PID)
 #
 # Starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler (unless
@@ -29,7 +30,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=${AIRFLOW_KIT_TOOLS:-$REPO/.tools}
 export PATH="$TOOLS/bin:$PATH"
 
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 # shellcheck source=scripts/processes.sh
 . "$REPO/scripts/processes.sh"
 [ $# -ge 2 ] || usage 2
@@ -102,6 +103,13 @@ status:
 EOF
 }
 
+# The programs a start needs, for its mode (KWOK: 1 fake nodes, 0 a real node's control plane):
+# a real node's are all in `make setup`'s tool sets (tests/unit/test_toolsets.py checks).
+needs() {
+  echo etcd kube-apiserver kubectl openssl curl
+  [ "$1" = 0 ] || echo kwok
+}
+
 cmd_start() {
   local controllers=1 scheduler=1 nodes=1 reconciler=none kwok=1
   BIND=127.0.0.1
@@ -116,11 +124,11 @@ cmd_start() {
     esac
   done
   local b
-  for b in etcd kube-apiserver kwok kubectl openssl curl; do
-    command -v "$b" >/dev/null || die "$b not found (run scripts/tools.sh)"
+  for b in $(needs "$kwok"); do
+    command -v "$b" >/dev/null || die "$b not found (run scripts/tools.sh --only $b)"
   done
   KWOK_STAGES=${KWOK_STAGES:-$TOOLS/share/kwok/stages.yaml}
-  [ -f "$KWOK_STAGES" ] || die "$KWOK_STAGES missing (run scripts/tools.sh --only kwok)"
+  [ "$kwok" = 0 ] || [ -f "$KWOK_STAGES" ] || die "$KWOK_STAGES missing (run scripts/tools.sh --only kwok)"
   if [ "$controllers" = 1 ] && ! { command -v kube-controller-manager && command -v kube-scheduler; } >/dev/null; then
     log "kube-controller-manager/kube-scheduler not found: starting without controllers"
     controllers=0
@@ -236,6 +244,7 @@ cmd_env() {
 
 case "$CMD" in
   start) cmd_start "$@" ;;
+  needs) if [ "${1:-}" = --no-kwok ]; then needs 0; else needs 1; fi ;;
   stop) cmd_stop ;;
   env) cmd_env ;;
   status) kc get --raw /readyz >/dev/null 2>&1 ;;

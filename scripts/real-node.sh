@@ -5,6 +5,7 @@
 #   scripts/real-node.sh env DIR                     `export` lines (KUBECONFIG, ...) to eval
 #   scripts/real-node.sh status DIR                  exit 0 when the node is Ready
 #   scripts/real-node.sh stop DIR                    stop everything and undo every host change
+#   scripts/real-node.sh needs DIR                   the programs a start needs
 #
 # What runs (each a process of ours, stopped by the PID recorded in DIR/pids):
 #   - the control plane of scripts/local-cluster.sh (no fake nodes), its API server bound to
@@ -38,7 +39,7 @@ HELPER_IMAGE=localhost/airflow-kit/debian:bookworm
 KUBELET_PORT=10250
 SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
 
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 # shellcheck source=scripts/processes.sh
 . "$REPO/scripts/processes.sh"
 [ $# -ge 2 ] || usage 2
@@ -281,11 +282,18 @@ EOF
 
 # --- start / stop ---------------------------------------------------------------------------
 
+# The programs a start needs: Debian's (scripts/node-packages.sh), the `node` tool set of
+# scripts/toolsets.txt (make setup builds it) and what local-cluster.sh needs without fake nodes.
+needs() {
+  echo containerd containerd-shim-runc-v2 runc ctr ip iptables ip6tables openssl
+  "$REPO/scripts/tools.sh" --list node
+  "$REPO/scripts/local-cluster.sh" needs "$CLUSTER" --no-kwok
+}
+
 preflight() {
   [ "$(id -u)" = 0 ] || die "needs root (containerd, kubelet, the bridge and iptables)"
   local b
-  for b in containerd containerd-shim-runc-v2 runc ctr ip iptables ip6tables openssl kubectl kubelet kube-proxy \
-    coredns local-path-provisioner etcd kube-apiserver kube-controller-manager kube-scheduler; do
+  for b in $(needs); do
     command -v "$b" >/dev/null || die "$b not found: scripts/node-packages.sh installs the node's packages, scripts/tools.sh builds the rest"
   done
   [ -x /usr/lib/cni/bridge ] || die "CNI plugins missing: scripts/node-packages.sh"
@@ -485,6 +493,7 @@ cmd_env() {
 
 case "$CMD" in
   start) cmd_start "$@" ;;
+  needs) needs ;;
   stop) cmd_stop ;;
   env) cmd_env ;;
   status) kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s >/dev/null 2>&1 ;;

@@ -17,8 +17,6 @@ cd "$REPO"
 PYTHON=${PYTHON:-python3}
 CHARTS_FROM=${CHARTS_FROM:-}
 NODE=${NODE:-auto}   # auto | yes | no: prepare the kit's local node
-PULUMI_TOOLS=pulumi,pulumi-language-python,pulumi-resource-kubernetes
-NODE_TOOLS=etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,kubelet,kube-proxy,coredns,local-path-provisioner
 mkdir -p .tools/logs
 started=$SECONDS
 step() { printf 'setup: %s (%ss)\n' "$1" "$((SECONDS - started))"; }
@@ -37,9 +35,9 @@ fi
 
 if pulumi_on_path=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$REPO/.tools/bin" | paste -sd:) command -v pulumi); then
   step "using the Pulumi CLI at $pulumi_on_path"
-  tool_list=""
+  tool_sets=""
 else
-  tool_list=$PULUMI_TOOLS
+  tool_sets=pulumi
 fi
 
 node=$NODE
@@ -58,12 +56,18 @@ if [ "$node" = yes ]; then
   # The images build (mmdebstrap, pip) beside the Go builds: different bottlenecks.
   ( scripts/images.sh build --stack local-node >.tools/logs/setup-images.log 2>&1; echo $? >.tools/logs/setup-images.rc ) &
   images=$!
-  tool_list=${tool_list:+$tool_list,}$NODE_TOOLS
+  tool_sets=${tool_sets:+$tool_sets,}node
 fi
-if [ -n "$tool_list" ]; then
-  echo "setup: building ${tool_list//,/ } (cached in ~/.cache/airflow-kit; cold: tens of minutes, log: .tools/logs/)"
-  scripts/tools.sh --only "$tool_list"
+if [ -n "$tool_sets" ]; then
+  echo "setup: tool sets ${tool_sets//,/ } (scripts/toolsets.txt): $(scripts/tools.sh --list "$tool_sets" | paste -sd' ')"
+  echo "setup: built from Go modules, cached in ~/.cache/airflow-kit (cold: ~30 min; logs: .tools/logs/)"
+  scripts/tools.sh --set "$tool_sets"
   step "tools ready in .tools/bin"
+fi
+if [[ ",$tool_sets," == *,pulumi,* ]]; then
+  # The engine warns at every run when the plugin is older than the SDK expects: refuse it here.
+  .venv/bin/python -m airflow_kit_platform.local_cluster check-provider
+  step "Kubernetes provider plugin matches the pulumi-kubernetes SDK"
 fi
 if [ "$node" = yes ]; then
   wait "$images" || true

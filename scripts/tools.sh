@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build (or link) the e2e-test toolchain into ${AIRFLOW_KIT_TOOLS:-<repo>/.tools}/bin.
 #
-#   scripts/tools.sh [--only NAME,...] [--jobs N] [--force]   build what is missing
+#   scripts/tools.sh [--only NAME,...] [--set SET,...] [--jobs N] [--force]   build what is missing
 #   scripts/tools.sh --print-env                                print `export` lines (no build)
-#   scripts/tools.sh --list                                     list the tool names
+#   scripts/tools.sh --list [SET,...]                           list the tool names (of those sets)
 #
 # Everything comes from the Go module proxy (the only source of Go code this machine and
 # CI reach), at the versions in airflow_kit_platform/versions.py. Go's module and build caches live
@@ -35,12 +35,24 @@ TOOLS=${AIRFLOW_KIT_TOOLS:-$REPO/.tools}
 CACHE=${AIRFLOW_KIT_CACHE:-$HOME/.cache/airflow-kit}
 BIN=$TOOLS/bin
 
-ALL_TOOLS=(pulumi pulumi-language-python pulumi-resource-kubernetes etcd kube-apiserver
-  kube-controller-manager kube-scheduler kwok kubectl helm koord-scheduler vc-scheduler
-  vc-controller-manager kubelet kube-proxy coredns local-path-provisioner pause)
-DEFAULT_TOOLS=(pulumi pulumi-language-python pulumi-resource-kubernetes etcd kube-apiserver
-  kube-controller-manager kube-scheduler kwok kubectl helm koord-scheduler vc-scheduler
-  vc-controller-manager kubelet kube-proxy coredns local-path-provisioner pause)
+# The sets (pulumi, node, fake-nodes, charts, schedulers) live in one table beside this script,
+# read by setup.sh, real-node.sh and the kit's Python side too.
+declare -A TOOLSET=()
+ALL_TOOLS=()
+while read -r line; do
+  case "$line" in ''|'#'*) continue ;; esac
+  TOOLSET[${line%%:*}]=${line#*: }
+  # shellcheck disable=SC2206
+  ALL_TOOLS+=(${line#*: })
+done <"$(dirname "${BASH_SOURCE[0]}")/toolsets.txt"
+set_members() {  # set_members SET,SET... -> the tools, one per line (fails naming an unknown set)
+  local s sets
+  IFS=, read -r -a sets <<<"$1"
+  for s in "${sets[@]}"; do
+    [ -n "${TOOLSET[$s]+x}" ] || { echo "tools.sh: unknown tool set '$s' (sets: ${!TOOLSET[*]})" >&2; return 2; }
+    printf '%s\n' ${TOOLSET[$s]}
+  done
+}
 
 usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
@@ -49,11 +61,12 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --only) ONLY=${2:?--only needs a list}; shift 2 ;;
     --only=*) ONLY=${1#--only=}; shift ;;
+    --set) ONLY=${ONLY:+$ONLY,}$(set_members "${2:?--set needs a list}" | paste -sd,) || exit 2; shift 2 ;;
     --jobs) JOBS=${2:?}; shift 2 ;;
     --jobs=*) JOBS=${1#--jobs=}; shift ;;
     --force) FORCE=1; shift ;;
     --print-env) PRINT_ENV=1; shift ;;
-    --list) printf '%s\n' "${ALL_TOOLS[@]}"; exit 0 ;;
+    --list) if [ -n "${2:-}" ]; then set_members "$2"; exit; fi; printf '%s\n' "${ALL_TOOLS[@]}"; exit 0 ;;
     -h|--help) usage 0 ;;
     *) echo "tools.sh: unknown argument $1" >&2; usage 2 ;;
   esac
@@ -619,9 +632,11 @@ run_tool() {  # runs in a background subshell; writes $TOOLS/.results/<tool>
   fi
 }
 
-if [ -n "$ONLY" ]; then IFS=, read -r -a SELECTED <<<"$ONLY"; else SELECTED=("${DEFAULT_TOOLS[@]}"); fi
+if [ -n "$ONLY" ]; then IFS=, read -r -a SELECTED <<<"$ONLY"; else SELECTED=("${ALL_TOOLS[@]}"); fi
+declare -A IS_SELECTED=()
 for t in "${SELECTED[@]}"; do
   want_version "$t" >/dev/null || { echo "tools.sh: unknown tool '$t' (see --list)" >&2; exit 2; }
+  IS_SELECTED[$t]=1
 done
 
 # Jobs: tools that share build work run one after the other in one job (the kube-*
@@ -630,11 +645,17 @@ done
 GROUPS_ALL=("pulumi-resource-kubernetes" "kube-apiserver kube-controller-manager kube-scheduler kubectl"
   "pulumi pulumi-language-python" "kwok" "helm" "etcd" "koord-scheduler"
   "vc-scheduler vc-controller-manager" "kubelet kube-proxy" "coredns" "local-path-provisioner pause")
+# A membership test in the shell itself: `printf | grep -q` under pipefail skipped a selected
+# tool whenever grep's early exit killed printf with SIGPIPE. Whatever stops a job, each of its
+# selected tools ends with a result and a reason.
 run_group() {
-  local t
+  local t current=""
+  trap 'rc=$?; if [ -n "$current" ] && [ ! -f "$TOOLS/.results/$current" ]; then
+    echo "failed (tools.sh stopped with exit $rc before a result; see $TOOLS/logs/$current.log)" >"$TOOLS/.results/$current"; fi' EXIT
   for t in $1; do
-    if printf '%s\n' "${SELECTED[@]}" | grep -qxF "$t"; then run_tool "$t"; fi
+    if [ -n "${IS_SELECTED[$t]:-}" ]; then current=$t; run_tool "$t"; fi
   done
+  current=""
 }
 T0=$(date +%s)
 for g in "${GROUPS_ALL[@]}"; do
@@ -646,7 +667,7 @@ wait || true
 FAILED=()
 {
   for t in "${SELECTED[@]}"; do
-    r=$(cat "$TOOLS/.results/$t" 2>/dev/null || echo "failed unknown (no result)")
+    r=$(cat "$TOOLS/.results/$t" 2>/dev/null || echo "failed (no job ran it: not in any build group of tools.sh)")
     printf '%-28s %s\n' "$t" "$r"
     case "$r" in ok*) ;; *) FAILED+=("$t") ;; esac
   done

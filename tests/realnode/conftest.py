@@ -48,6 +48,16 @@ class RealNode(LocalCluster):
         self.script("start", str(self.directory), "--stack", STACK, timeout=3600)
         self.start_seconds = time.perf_counter() - started
 
+    def pod_host(self, namespace: str, selector: str, container: str):
+        """testinfra's kubectl:// host for the first pod matching `selector` (in-pod checks)."""
+        import testinfra
+
+        pod = self.kubectl("-n", namespace, "get", "pods", "-l", selector, "-o",
+                           "jsonpath={.items[0].metadata.name}").stdout.strip()
+        assert pod, f"no pod with {selector} in {namespace}"
+        return testinfra.get_host(f"kubectl://{pod}?container={container}&namespace={namespace}"
+                                  f"&kubeconfig={self.kubeconfig}")
+
     def stop(self) -> str:
         return self.script("stop", str(self.directory), timeout=300, check=False).stderr
 

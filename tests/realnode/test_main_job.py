@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import importlib.metadata
 import json
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,11 +24,12 @@ from typing import Any, Optional
 import pytest
 import requests
 
-from airflow_kit_platform.airflow_api import AirflowApi
+from airflow_kit_platform.airflow_api import AirflowApi, log_errors, log_text
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.workloads.pod_templates import LOCAL_DISK_VOLUME, team_image
 from airflow_kit_platform.workloads.worker_image import load_stack_settings
 from tests.measurements import MEASURED
+from tests.conftest import REPO
 from tests.realnode.conftest import STACK
 
 pytestmark = pytest.mark.realnode
@@ -237,6 +240,21 @@ def test_reference_dags_run_to_success_through_the_api(deployed, real_node):
         pods.stop()
 
 
+def test_a_failed_task_says_why(deployed, real_node):
+    """`make dag` prints the exception of a failed task, not just "Task failed with exception"."""
+    api = _api(deployed, real_node)
+    api.session.delete(f"{api.base}/api/v2/connections/{CONNECTION['connection_id']}", timeout=30)
+    run_id = api.trigger("kit_connection_variable")
+    run = api.wait_for_run("kit_connection_variable", run_id, timeout=RUN_TIMEOUT)
+    assert run["state"] == "failed", run
+    (task,) = [ti for ti in api.task_instances("kit_connection_variable", run_id) if ti["task_id"] == "on_default_executor"]
+    body = api.task_log_body("kit_connection_variable", run_id, task)
+    errors = log_errors(body)
+    assert any(error.startswith("AirflowNotFoundException:") and CONNECTION["connection_id"] in error
+               for error in errors), (errors, log_text(body)[-2000:])
+    assert errors[-1] in log_text(body)
+
+
 HELPER_PROBE = ("import importlib.metadata, os, airflow_kit; "
                 "print(airflow_kit.__file__, importlib.metadata.version('airflow-kit-dags'), "
                 "sorted(os.listdir('/opt/airflow/dags')))")
@@ -249,10 +267,9 @@ def test_the_dag_helper_is_installed_in_every_image(deployed, real_node, tmp_pat
     settings = load_stack_settings(STACK)
     team = settings.teams.leaves()[0]
     seen = {}
-    for workload, container in (("deployment/airflow-dag-processor", "dag-processor"),
-                                ("deployment/airflow-scheduler", "scheduler")):
-        seen[workload] = real_node.kubectl("-n", NAMESPACE, "exec", workload, "-c", container, "--",
-                                           "python", "-c", HELPER_PROBE).stdout.strip()
+    for component, container in (("dag-processor", "dag-processor"), ("scheduler", "scheduler")):
+        host = real_node.pod_host(NAMESPACE, f"component={component}", container)
+        seen[f"deployment/airflow-{component}"] = host.check_output("python -c %s", HELPER_PROBE).strip()
     image = team_image(settings, team)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kit-helper-probe", "namespace": NAMESPACE},
            "spec": {"restartPolicy": "Never", "securityContext": {"runAsUser": 50000, "fsGroup": 0},
@@ -276,6 +293,19 @@ def test_the_dag_helper_is_installed_in_every_image(deployed, real_node, tmp_pat
         assert "/site-packages/airflow_kit/" in path or "/dist-packages/airflow_kit/" in path, (where, line)
         assert not path.startswith("/opt/airflow/dags"), (where, line)
         assert version == importlib.metadata.version("airflow-kit-dags") and "airflow_kit" not in dags and "kit_kubernetes_teams.py" in dags, (where, line)
+
+
+def test_the_live_cluster_checks_pass_on_the_kit_node(deployed, real_node, tools_env):
+    """The live-cluster tier (tests/infra, testinfra's kubectl:// backend) against the deployed node:
+    it must run every check, none skipped."""
+    env = {**tools_env, "KUBECONFIG": real_node.kubeconfig, "AIRFLOW_KIT_STACK": STACK}
+    env.pop("AIRFLOW_KIT_E2E_KUBECONFIG", None)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-m", "infra",
+                             str(REPO / "tests" / "infra")], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=600)
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-500:]
+    MEASURED["real node: tests/infra against the deployed local-node stack"] = summary
+    assert result.returncode == 0 and "passed" in summary and "skipped" not in summary, result.stdout[-3000:]
 
 
 def _log_text(response: requests.Response) -> str:
