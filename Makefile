@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 endif
 KIT = @test -x $(VENV)/bin/python || { echo "airflow-kit: no $(VENV) here: run \`make setup\` first" >&2; exit 2; }; \
-	$(VENV)/bin/python -m airflow_kit_platform.cli
+	$(VENV)/bin/python -m repo_tools.cli
 STACK_ARG = $(if $(STACK),--stack $(STACK))
 
 .PHONY: setup up dag credentials down preview destroy test tools worker-images bench bench-smoke

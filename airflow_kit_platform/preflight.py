@@ -138,12 +138,33 @@ def problems(settings: Settings, cluster: ClusterReader) -> list[str]:
     return found
 
 
+REACH_TIMEOUT_SECONDS = 5
+
+
+def reach_error(kubeconfig: str, context: Optional[str] = None, timeout: float = REACH_TIMEOUT_SECONDS) -> Optional[str]:
+    """None when the API server answers /version; else why not, in a few words."""
+    from kubernetes import client, config
+
+    try:
+        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+        api_client.configuration.retries = 0
+        client.VersionApi(api_client).get_code(_request_timeout=timeout)
+        return None
+    except Exception as error:  # any failure means "not usable"; say which in one line
+        reason = getattr(error, "reason", None) or error
+        text = " ".join(str(reason).split())
+        if "Connection refused" in text:
+            return "connection refused"
+        if "timed out" in text.lower():
+            return f"no answer within {timeout:.0f} s"
+        return text[:160]
+
+
 def check(settings: Settings, api_client: Any = None) -> None:
     """Raise PreflightError with everything missing (ACK stacks; nothing to check elsewhere)."""
     if settings.scheduler.backend != "ack":
         return
     if api_client is None:
-        from airflow_kit_platform.local_cluster import reach_error
         from kubernetes import config
 
         kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")

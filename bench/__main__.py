@@ -18,7 +18,8 @@ import sys
 import time
 
 from bench import report, workload
-from bench.cluster import BACKENDS, SCHEDULER_TOOLS, Missing, bring_up, tools_env
+from bench.cluster import BACKENDS, SCHEDULER_TOOLS, bring_up, tools_env
+from repo_tools.harness import Missing
 from bench.drive import NodeMetricFeeder, UsageSource, drive, node_usage
 
 ROOT = pathlib.Path(__file__).resolve().parent
@@ -38,7 +39,7 @@ def versions_line() -> str:
     """The versions scripts/tools.sh builds (airflow_kit_platform.versions, and scripts/build-versions.sh
     where it builds another version than the product pins)."""
     from airflow_kit_platform import versions
-    from tests.conftest import build_versions
+    from repo_tools.harness import build_versions
 
     return (f"kube-apiserver/kube-scheduler/kube-controller-manager {versions.KUBERNETES_VERSION}, "
             f"etcd {versions.ETCD_VERSION}, kwok {versions.KWOK_VERSION}, koord-scheduler "

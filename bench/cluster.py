@@ -27,10 +27,9 @@ from airflow_kit_platform.scheduling import koordinator, volcano
 from airflow_kit_platform.scheduling.backend import PodMarks
 from airflow_kit_platform.settings import load_settings
 from airflow_kit_platform.workloads.pod_templates import render_pod_templates, template_file_name
-from tests.contract.reference import reference_dir
-from tests.e2e.conftest import TOOLS, LocalCluster, PulumiProject, _tool, missing_tools, toolchain_env
-from tests.schedulers.conftest import (KOORD_PRIORITY_CLASSES, SECRETS, Scheduler, configmap_data, deployment_flags,
-                                       dra_stub_crds, free_port, helm_render, koord_scheduler_config)
+from repo_tools.harness import TOOLS, LocalCluster, Missing, PulumiProject, missing_tools, reference_path, tool, toolchain_env
+from repo_tools.schedulers import (KOORD_PRIORITY_CLASSES, SECRETS, Scheduler, configmap_data, deployment_flags,
+                                   dra_stub_crds, free_port, helm_render, koord_scheduler_config)
 
 BACKENDS = ("default", "koordinator", "volcano")
 SCHEDULER_TOOLS = {"default": ("kube-scheduler",), "koordinator": ("koord-scheduler",),
@@ -61,10 +60,6 @@ TASK_COMPLETE_STAGE = {
 }
 
 
-class Missing(Exception):
-    """A tool or reference file the run needs is not here: the run cannot be made."""
-
-
 def tools_env() -> dict[str, str]:
     missing = missing_tools()
     if missing:
@@ -73,11 +68,11 @@ def tools_env() -> dict[str, str]:
 
 
 def require(backend: str) -> None:
-    missing = [name for name in ("kube-controller-manager", "helm", *SCHEDULER_TOOLS[backend]) if _tool(name) is None]
+    missing = [name for name in ("kube-controller-manager", "helm", *SCHEDULER_TOOLS[backend]) if tool(name) is None]
     if missing:
         raise Missing(f"not built: {', '.join(missing)} (run scripts/tools.sh)")
-    if not (reference_dir() / "charts").exists():
-        raise Missing(f"{reference_dir() / 'charts'} missing: the schedulers' configuration comes from the real charts")
+    if not (reference_path() / "charts").exists():
+        raise Missing(f"{reference_path() / 'charts'} missing: the schedulers' configuration comes from the real charts")
 
 
 def stages_file(directory: pathlib.Path) -> pathlib.Path:
@@ -182,7 +177,7 @@ def create_nodes(api: Api, nodes: list[dict]) -> None:
 def crds(backend: str) -> list[dict]:
     found = list(dra_stub_crds())
     for folder in CRD_FOLDERS[backend]:
-        for path in sorted((reference_dir() / "crds" / folder).glob("*.yaml")):
+        for path in sorted((reference_path() / "crds" / folder).glob("*.yaml")):
             found.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
     return found
 

@@ -42,7 +42,7 @@ fi
 
 node=$NODE
 if [ "$node" = auto ]; then
-  if .venv/bin/python -m airflow_kit_platform.local_cluster needs-node; then node=yes; else node=no; fi
+  if .venv/bin/python -m repo_tools.local_cluster needs-node; then node=yes; else node=no; fi
 fi
 if [ "$node" = yes ] && [ "$(id -u)" != 0 ]; then
   step "no kube context answers and the kit's local node needs root: \`sudo make setup\`, or point KUBECONFIG at a cluster"
@@ -66,7 +66,7 @@ if [ -n "$tool_sets" ]; then
 fi
 if [[ ",$tool_sets," == *,pulumi,* ]]; then
   # The engine warns at every run when the plugin is older than the SDK expects: refuse it here.
-  .venv/bin/python -m airflow_kit_platform.local_cluster check-provider
+  .venv/bin/python -m repo_tools.local_cluster check-provider
   step "Kubernetes provider plugin matches the pulumi-kubernetes SDK"
 fi
 if [ "$node" = yes ]; then

@@ -1,4 +1,5 @@
-"""Shared test plumbing: the repo's paths, stack files, and the upstream reference data."""
+"""Shared test plumbing: the repo on sys.path, the fixtures every tier uses, the measurements
+section, a missing tool or reference file as a skip, and the real-node tier last."""
 
 from __future__ import annotations
 
@@ -6,38 +7,13 @@ import pathlib
 import sys
 
 import pytest
-import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.contract.reference import reference_dir  # noqa: E402  (one finder for every tier)
-
-STACKS = sorted(path.name[len("Pulumi."):-len(".yaml")] for path in (REPO / "stacks").glob("Pulumi.*.yaml"))
-
-
-def stack_file_config(stack: str) -> dict:
-    """The `airflow-kit:` keys of stacks/Pulumi.<stack>.yaml, prefix removed."""
-    data = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())
-    config = data.get("config") or {}
-    return {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("airflow-kit:")}
-
-
-def build_versions() -> dict[str, str]:
-    """The toolchain versions scripts/tools.sh builds (scripts/build-versions.sh, NAME="value" lines)."""
-    found = {}
-    for line in (REPO / "scripts" / "build-versions.sh").read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            name, value = line.split("=", 1)
-            found[name.strip()] = value.strip().strip('"')
-    return found
-
-
-def required_secrets(stack: str) -> list[str]:
-    """The secret config keys a stack must have set: dbPassword for an external database."""
-    external = (stack_file_config(stack).get("database") or {}).get("mode") == "external"
-    return ["dbPassword"] if external else []
+from repo_tools.harness import Missing, missing_tools, toolchain_env  # noqa: E402
+from tests.support.reference import reference_dir  # noqa: E402  (one finder for every tier)
 
 
 @pytest.fixture
@@ -45,8 +21,27 @@ def reference() -> pathlib.Path:
     return reference_dir()
 
 
+@pytest.fixture(scope="session")
+def tools_env() -> dict[str, str]:
+    """The built toolchain first on PATH, Pulumi offline (skips naming what is not built)."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"e2e tools not built: {', '.join(missing)} (run scripts/tools.sh; see .tools/status.txt)")
+    return toolchain_env()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A repo_tools driver that finds a tool or reference file missing skips the test, naming it."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None and call.excinfo.errisinstance(Missing):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
+
+
 def pytest_terminal_summary(terminalreporter):
-    from tests.measurements import MEASURED
+    from tests.support.measurements import MEASURED
 
     if MEASURED:
         terminalreporter.section("airflow-kit measurements")
@@ -54,6 +49,12 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"{key}: {value}")
 
 
-def pytest_collection_modifyitems(items):
-    """The real-node tier last: it is the slowest, and every other tier's answer comes first."""
+def pytest_collection_modifyitems(config, items):
+    """Each test carries its tier folder's marker (`pytest -m e2e`); the real-node tier runs last:
+    it is the slowest, and every other tier's answer comes first."""
+    tiers = {line.split(":", 1)[0].strip() for line in config.getini("markers")}
+    for item in items:
+        parts = pathlib.Path(item.path).relative_to(REPO / "tests").parts
+        if parts and parts[0] in tiers:
+            item.add_marker(getattr(pytest.mark, parts[0]))
     items.sort(key=lambda item: "/tests/realnode/" in str(item.path))

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_kit_platform.airflow.values import build_values
 from airflow_kit_platform.settings import load_settings
-from tests.conftest import STACKS, stack_file_config
+from tests.support.stacks import STACKS, stack_file_config
 
 pytest.importorskip("airflow", reason="real Airflow 3 is installed by requirements-test.txt")
 

@@ -12,7 +12,6 @@ import pytest
 
 from bench import cluster as bench_cluster
 
-pytestmark = pytest.mark.bench
 
 
 def _require_everything() -> None:

@@ -22,10 +22,11 @@ import pytest
 import yaml
 
 from airflow_kit_platform import versions
-from tests.conftest import REPO, STACKS, required_secrets, stack_file_config
-from tests.contract.reference import reference_dir
-from tests.measurements import MEASURED
-from tests.pulumi_harness import evaluate
+from repo_tools.harness import tool
+from tests.support.charts import airflow_chart_package
+from tests.support.measurements import MEASURED
+from tests.support.pulumi_harness import evaluate
+from tests.support.stacks import STACKS, required_secrets, stack_file_config
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 KIND_OF_TYPE = {"kubernetes:core/v1:Secret": "Secret", "kubernetes:core/v1:ConfigMap": "ConfigMap",
@@ -33,18 +34,10 @@ KIND_OF_TYPE = {"kubernetes:core/v1:Secret": "Secret", "kubernetes:core/v1:Confi
 
 
 def helm_binary() -> str:
-    tools = pathlib.Path(os.environ.get("AIRFLOW_KIT_TOOLS", REPO / ".tools")) / "bin" / "helm"
-    found = str(tools) if tools.exists() else shutil.which("helm")
+    found = tool("helm")
     if not found:
         pytest.skip("helm not built (scripts/tools.sh --only helm)")
     return found
-
-
-def airflow_chart_package() -> pathlib.Path:
-    package = reference_dir() / "charts" / f"airflow-{versions.AIRFLOW_CHART_VERSION}.tgz"
-    if not package.exists():
-        pytest.skip(f"{package} missing")
-    return package
 
 
 def render(stack: str, tmp_path: pathlib.Path) -> tuple[list[dict], list[dict], dict[str, str]]:

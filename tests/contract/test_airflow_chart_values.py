@@ -11,7 +11,8 @@ from airflow_kit_platform.airflow.values import build_values
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.settings import load_settings
 from airflow_kit_platform.workloads.pod_templates import CONFIGMAP_NAME, default_pod_template_text
-from tests.conftest import STACKS, reference_dir, required_secrets, stack_file_config
+from tests.support.reference import reference_dir
+from tests.support.stacks import STACKS, required_secrets, stack_file_config
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ import yaml
 
 from airflow_kit_platform import versions
 from airflow_kit_platform.scheduling import koordinator, volcano
-from tests.conftest import build_versions
-from tests.unit.scheduling.scheduling_stacks import flat_teams, settings_for, three_level_teams
+from repo_tools.harness import build_versions
+from tests.support.scheduling_stacks import flat_teams, settings_for, three_level_teams
 
 MODULES = pathlib.Path(os.environ.get("AIRFLOW_KIT_CACHE", pathlib.Path.home() / ".cache" / "airflow-kit")) \
     / "go" / "pkg" / "mod"

@@ -14,8 +14,8 @@ import kubernetes_validate
 import pytest
 
 from airflow_kit_platform.scheduling.plans import scheduling_plan
-from tests.contract.reference import closed_schema, crd_schema, crd_schema_of, metadata_problems
-from tests.unit.scheduling.scheduling_stacks import STYLES, flat_teams, generated_teams, settings_for
+from tests.support.reference import closed_schema, crd_schema, crd_schema_of, metadata_problems
+from tests.support.scheduling_stacks import STYLES, flat_teams, generated_teams, settings_for
 
 KUBERNETES_VERSION = "1.33"
 CLUSTER_SCOPED = {"ClusterColocationProfile", "Queue", "PriorityClass"}
@@ -92,7 +92,7 @@ def test_a_bad_core_object_is_caught():
 
 def _stack_plans():
     from airflow_kit_platform.settings import SECRET_KEYS, load_settings
-    from tests.conftest import STACKS, stack_file_config
+    from tests.support.stacks import STACKS, stack_file_config
 
     return [(stack, scheduling_plan(load_settings(stack, stack_file_config(stack), frozenset(SECRET_KEYS))))
             for stack in STACKS]

@@ -23,7 +23,7 @@ from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.settings import Settings, load_settings
 from airflow_kit_platform.versions import AIRFLOW_VERSION
 from airflow_kit_platform.workloads.pod_templates import render_pod_templates
-from tests.conftest import REPO, STACKS, stack_file_config
+from tests.support.stacks import REPO, STACKS, stack_file_config
 
 DAGS_DIR = REPO / "dags"
 RUNNER = Path(__file__).with_name("airflow_runner.py")

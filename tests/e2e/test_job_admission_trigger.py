@@ -17,9 +17,8 @@ import pytest
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 
 from airflow_kit.triggers import JobAdmissionTrigger  # noqa: E402
-from tests.measurements import MEASURED  # noqa: E402
+from tests.support.measurements import MEASURED  # noqa: E402
 
-pytestmark = pytest.mark.e2e
 NAMESPACE = "default"
 
 

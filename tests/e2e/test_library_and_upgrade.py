@@ -20,11 +20,10 @@ import pytest
 import yaml
 
 from airflow_kit_platform import versions
-from tests.conftest import REPO
-from tests.e2e.conftest import PulumiProject, run
-from tests.measurements import MEASURED
+from tests.support.stacks import REPO
+from repo_tools.harness import PulumiProject, run
+from tests.support.measurements import MEASURED
 
-pytestmark = pytest.mark.e2e
 
 NO_VOLUMES = {"postgresql": {"primary": {"persistence": {"enabled": False}}},
               "triggerer": {"persistence": {"enabled": False}}}

@@ -17,17 +17,15 @@ import pytest
 
 from airflow_kit_platform.airflow.values import SecretNames
 from airflow_kit_platform.settings import SECRET_KEYS
-from tests.measurements import MEASURED
-from tests.e2e.conftest import PulumiProject
+from tests.support.measurements import MEASURED
+from repo_tools.harness import PulumiProject
+from tests.support.e2e import AIRFLOW, get, names
 
-pytestmark = pytest.mark.e2e
 
 SECRETS = {key: f"e2e-{key}-value-9f3a" for key in SECRET_KEYS}
 SECRETS["fernetKey"] = "ZmRnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGY="
 GENERATED_SECRETS_STACKS = {"e2e-default"}
 
-AIRFLOW = {"chart": {"install": False}, "executors": ["CeleryExecutor", "KubernetesExecutor"],
-           "concurrency": {"maxActiveTasksPerDag": 8, "workerConcurrency": 4}}  # parallelism: sized by the kit
 
 STACKS = {
     # ACK: its scheduler, ack-koordinator, ack-kube-queue and KEDA are managed add-ons (the test
@@ -67,17 +65,6 @@ STACKS = {
                    "taskResources": {"cpu": "250m", "memory": "512Mi"}}],
     },
 }
-
-
-def names(cluster, kind: str, namespace: str | None = None) -> set[str]:
-    args = ["get", kind, "-o", "json"] + (["-n", namespace] if namespace else [])
-    items = json.loads(cluster.kubectl(*args).stdout)["items"]
-    return {item["metadata"]["name"] for item in items}
-
-
-def get(cluster, kind: str, name: str, namespace: str | None = None) -> dict:
-    args = ["get", kind, name, "-o", "json"] + (["-n", namespace] if namespace else [])
-    return json.loads(cluster.kubectl(*args).stdout)
 
 
 def expected_secrets(config: dict) -> set[str]:

@@ -9,10 +9,9 @@ import json
 import pytest
 import yaml
 
-from tests.e2e.conftest import PulumiProject
-from tests.e2e.test_pulumi_up import AIRFLOW, get, names
+from repo_tools.harness import PulumiProject
+from tests.support.e2e import AIRFLOW, get, names
 
-pytestmark = pytest.mark.e2e
 
 TEAMS = [
     {"name": "data", "min": {"cpu": "8", "memory": "32Gi"}, "max": {"cpu": "16", "memory": "64Gi"}},

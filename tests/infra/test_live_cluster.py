@@ -16,9 +16,8 @@ import pytest
 
 from airflow_kit_platform.scheduling import cluster_name
 from airflow_kit_platform.settings import load_settings
-from tests.conftest import stack_file_config
+from tests.support.stacks import stack_file_config
 
-pytestmark = pytest.mark.infra
 testinfra = pytest.importorskip("testinfra")
 
 STACK = os.environ.get("AIRFLOW_KIT_STACK", "local")

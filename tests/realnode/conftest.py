@@ -15,13 +15,13 @@ import time
 
 import pytest
 
-from airflow_kit_platform import local_cluster
-from tests.conftest import REPO, stack_file_config
-from tests.contract.test_airflow_chart_render import airflow_chart_package
-from tests.e2e.conftest import TOOLS, LocalCluster, PulumiProject, run, tools_env  # noqa: F401  (fixture)
-from tests.measurements import MEASURED
+from repo_tools import local_cluster
+from tests.support.stacks import REPO, stack_file_config
+from tests.support.charts import airflow_chart_package
+from repo_tools.harness import TOOLS, LocalCluster, PulumiProject, run
+from tests.support.measurements import MEASURED
 
-STACK = "local-node"
+STACK = local_cluster.NODE_STACK
 def _missing() -> list[str]:
     """What `make up` would say the kit's node lacks, plus the Pulumi tools and a free host."""
     missing = local_cluster.node_missing()

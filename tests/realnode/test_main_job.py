@@ -24,15 +24,14 @@ from typing import Any, Optional
 import pytest
 import requests
 
-from airflow_kit_platform.airflow_api import AirflowApi, log_errors, log_text
+from repo_tools.airflow_api import AirflowApi, log_errors, log_text
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.workloads.pod_templates import LOCAL_DISK_VOLUME, team_image
 from airflow_kit_platform.workloads.worker_image import load_stack_settings
-from tests.measurements import MEASURED
-from tests.conftest import REPO
-from tests.realnode.conftest import STACK
+from repo_tools.local_cluster import NODE_STACK as STACK
+from tests.support.measurements import MEASURED
+from tests.support.stacks import REPO
 
-pytestmark = pytest.mark.realnode
 
 NAMESPACE = "airflow"
 CONNECTION = {"connection_id": "kit_example_api", "conn_type": "http", "host": "api.example.com",

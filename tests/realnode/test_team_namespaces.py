@@ -13,14 +13,13 @@ import time
 
 import pytest
 
-from airflow_kit_platform.airflow_api import AirflowApi
-from tests.conftest import stack_file_config
-from tests.contract.test_airflow_chart_render import airflow_chart_package
-from tests.e2e.conftest import PulumiProject
-from tests.measurements import MEASURED
-from tests.realnode.conftest import STACK
+from repo_tools.airflow_api import AirflowApi
+from tests.support.stacks import stack_file_config
+from tests.support.charts import airflow_chart_package
+from repo_tools.harness import PulumiProject
+from repo_tools.local_cluster import NODE_STACK as STACK
+from tests.support.measurements import MEASURED
 
-pytestmark = pytest.mark.realnode
 
 NAMESPACE = "airflow-tn"  # not the main stack's: its retained objects stay out of the way
 STACK_NAME = "local-node-team-ns"

@@ -23,10 +23,10 @@ import time
 import pytest
 
 from airflow_kit_platform.airflow.values import queue_wait_config
-from tests.measurements import MEASURED
-from tests.schedulers.conftest import TASK, Scheduler, start_koord_cluster
+from tests.support.measurements import MEASURED
+from repo_tools.schedulers import Scheduler
+from tests.support.schedulers import TASK, start_koord_cluster
 
-pytestmark = pytest.mark.schedulers
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 
 NAMESPACE = "airflow-held"

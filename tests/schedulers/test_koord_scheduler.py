@@ -14,10 +14,9 @@ import time
 
 import pytest
 
-from tests.measurements import MEASURED
-from tests.schedulers.conftest import CONTENDED_TEAMS, priority_order_probe, start_koord_cluster
+from tests.support.measurements import MEASURED
+from tests.support.schedulers import CONTENDED_TEAMS, priority_order_probe, start_koord_cluster
 
-pytestmark = pytest.mark.schedulers
 
 NAMESPACE = "airflow-koord"
 CONFIG = {

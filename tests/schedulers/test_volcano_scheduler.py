@@ -17,11 +17,11 @@ import yaml
 from airflow_kit_platform import versions
 from airflow_kit_platform.scheduling import volcano
 from airflow_kit_platform.settings import load_settings
-from tests.measurements import MEASURED
-from tests.schedulers.conftest import (CONTENDED_TEAMS, configmap_data, deployment_flags, free_port, helm_render,
-                                       priority_order_probe, require_tools)
+from tests.support.measurements import MEASURED
+from repo_tools.schedulers import configmap_data, deployment_flags, free_port, helm_render
+from tests.support.schedulers import CONTENDED_TEAMS, priority_order_probe
+from tests.support.toolchain import require_tools
 
-pytestmark = pytest.mark.schedulers
 
 NAMESPACE = "airflow-volcano"
 CONFIG = {

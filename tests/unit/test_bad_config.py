@@ -8,8 +8,8 @@ import copy
 import pulumi
 import pytest
 
-from tests.conftest import required_secrets, stack_file_config
-from tests.pulumi_harness import evaluate
+from tests.support.stacks import required_secrets, stack_file_config
+from tests.support.pulumi_harness import evaluate
 
 
 def _set(config: dict, path: str, value) -> dict:

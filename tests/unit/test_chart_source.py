@@ -9,8 +9,8 @@ import pytest
 
 from airflow_kit_platform import chart_source, versions
 from airflow_kit_platform.settings import load_settings
-from tests.conftest import stack_file_config
-from tests.pulumi_harness import evaluate
+from tests.support.stacks import stack_file_config
+from tests.support.pulumi_harness import evaluate
 
 
 def settings(stack: str, **airflow):

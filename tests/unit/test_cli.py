@@ -7,8 +7,8 @@ import socket
 import pytest
 import yaml
 
-from airflow_kit_platform import cli, local_cluster
-from airflow_kit_platform.local_cluster import SetupError
+from repo_tools import cli, local_cluster
+from repo_tools.local_cluster import SetupError
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:

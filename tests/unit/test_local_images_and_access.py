@@ -12,7 +12,7 @@ from airflow_kit_platform.airflow import values as chart_values
 from airflow_kit_platform.airflow.chart_names import LOGS_VOLUME_CLAIM, SecretNames
 from airflow_kit_platform.settings import SECRET_KEYS, load_settings
 from airflow_kit_platform.workloads import pod_templates as pt
-from tests.conftest import stack_file_config
+from tests.support.stacks import stack_file_config
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from airflow_kit_platform.args import PlatformArgs as ArgsClass, fields_help
 from airflow_kit_platform.quantities import parse_quantity
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.settings import load_settings
-from tests.conftest import stack_file_config
-from tests.pulumi_harness import RecordingMocks
+from tests.support.stacks import stack_file_config
+from tests.support.pulumi_harness import RecordingMocks
 
 TEAM = TeamArgs(name="etl", min={"cpu": "2", "memory": "4Gi"}, max={"cpu": "4", "memory": "8Gi"},
                 task_resources=TaskResourcesArgs(cpu="250m", memory="512Mi"), pool_slots=8)
@@ -164,7 +164,7 @@ def test_the_keys_pulumi_yaml_declares_are_stack_keys_and_their_defaults_load():
     import yaml
 
     from airflow_kit_platform.settings import TOP_LEVEL_KEYS
-    from tests.conftest import REPO
+    from tests.support.stacks import REPO
 
     declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
     keys = {key.split(":", 1)[1]: spec for key, spec in declared.items()}

@@ -6,9 +6,9 @@ import pytest
 
 from airflow_kit_platform import versions
 from airflow_kit_platform.airflow.values import SecretNames
-from tests.conftest import STACKS, required_secrets, stack_file_config
-from tests.measurements import MEASURED
-from tests.pulumi_harness import GENERATED_SECRET, SECRET_VALUE, evaluate, resolve
+from tests.support.stacks import STACKS, required_secrets, stack_file_config
+from tests.support.measurements import MEASURED
+from tests.support.pulumi_harness import GENERATED_SECRET, SECRET_VALUE, evaluate, resolve
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 SECRET = "kubernetes:core/v1:Secret"
@@ -219,7 +219,7 @@ def test_namespace_is_retained_with_the_quotas_it_holds(retain, monkeypatch):
 @pytest.mark.parametrize("stack", ["prod", "staging"])
 def test_fifty_team_stack_evaluates_quickly(stack):
     """The largest stacks with a generated 50-team, 3-level tree: whole program under mocks."""
-    from tests.unit.scheduling.scheduling_stacks import generated_teams
+    from tests.support.scheduling_stacks import generated_teams
 
     teams = generated_teams()
     config = {**stack_file_config(stack), "teams": teams, "defaultTeam": teams[-1]["name"]}

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_kit_platform.airflow.values import POD_START_MARGIN_SECONDS, airflow_config
 from airflow_kit_platform.settings import DEFAULT_MAX_QUEUE_WAIT, PREEMPTIBLE_TASK_RETRIES, load_settings
-from tests.conftest import STACKS, required_secrets, stack_file_config
+from tests.support.stacks import STACKS, required_secrets, stack_file_config
 
 
 def settings_of(stack: str, **overrides):

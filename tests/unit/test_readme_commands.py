@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from tests.conftest import REPO
+from tests.support.stacks import REPO
 
 
 def quick_start() -> list[str]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 import subprocess
 
-from airflow_kit_platform import local_cluster
-from tests.conftest import REPO
+from repo_tools import local_cluster
+from tests.support.stacks import REPO
 
 SCRIPTS = REPO / "scripts"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from airflow_kit_platform import versions
-from tests.conftest import REPO
+from tests.support.stacks import REPO
 
 
 def pinned(path) -> dict[str, str]:

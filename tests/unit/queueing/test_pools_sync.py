@@ -12,9 +12,9 @@ from airflow_kit_platform.airflow.chart_names import SecretNames
 from airflow_kit_platform.settings import load_settings
 from airflow_kit_platform.workloads.pools import (MIGRATION_WAIT_TIMEOUT, PoolsSync, pools_file, pools_hash,
                                         pools_job_manifests)
-from tests.conftest import STACKS, stack_file_config
-from tests.pulumi_harness import RecordingMocks
-from tests.unit.queueing.queue_cases import raw_config
+from tests.support.stacks import STACKS, stack_file_config
+from tests.support.pulumi_harness import RecordingMocks
+from tests.support.queue_cases import raw_config
 
 EXTRA = [{"name": "warehouse-writers", "slots": 8, "description": "Writers"},
          {"name": "api-calls", "slots": 4}]

@@ -9,8 +9,8 @@ import pytest
 from airflow_kit_platform.queueing import layer as layer_module
 from airflow_kit_platform.queueing.layer import QueueLayer
 from airflow_kit_platform.queueing.plans import queue_plan
-from tests.pulumi_harness import RecordingMocks
-from tests.unit.queueing.queue_cases import scheduling_plan_for, settings_for
+from tests.support.pulumi_harness import RecordingMocks
+from tests.support.queue_cases import scheduling_plan_for, settings_for
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 NAMESPACE = "kubernetes:core/v1:Namespace"

@@ -12,9 +12,9 @@ from airflow_kit_platform.queueing.plans import (DEFAULT_QUEUE_POLICY, KOORD_QUE
                                        QUEUE_POLICY_LABEL, QUOTA_NAME_LABEL, QueuePlan, queue_plan)
 from airflow_kit_platform.scheduling.backend import PodMarks, SchedulingPlan
 from airflow_kit_platform.settings import load_settings
-from tests.conftest import STACKS, stack_file_config
-from tests.contract.reference import crd_schemas
-from tests.unit.queueing.queue_cases import raw_config, scheduling_plan_for, settings_for
+from tests.support.stacks import STACKS, stack_file_config
+from tests.support.reference import crd_schemas
+from tests.support.queue_cases import raw_config, scheduling_plan_for, settings_for
 
 LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")

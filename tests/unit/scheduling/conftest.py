@@ -10,7 +10,7 @@ import pytest
 from airflow_kit_platform.scheduling.backend import SchedulingPlan
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.settings import Settings
-from tests.unit.scheduling.scheduling_stacks import STYLES, settings_for
+from tests.support.scheduling_stacks import STYLES, settings_for
 
 
 @pytest.fixture(params=STYLES)

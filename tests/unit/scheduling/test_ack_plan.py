@@ -16,8 +16,8 @@ from airflow_kit_platform.scheduling.plans import scheduling_notes, scheduling_p
 from airflow_kit_platform.settings import load_settings
 from airflow_kit_platform.workloads import team_namespaces
 from airflow_kit_platform.workloads.pod_templates import render_pod_templates
-from tests.contract.reference import closed_schema, kit_crd_schema
-from tests.unit.scheduling.scheduling_stacks import NAMESPACE, STACK, flat_teams, raw_stack, settings_for, team
+from tests.support.reference import closed_schema, kit_crd_schema
+from tests.support.scheduling_stacks import NAMESPACE, STACK, flat_teams, raw_stack, settings_for, team
 
 KOORDINATOR_ONLY = ("koord-scheduler", "quota.scheduling.koordinator.sh", "ElasticQuota\"", "ClusterColocationProfile")
 

@@ -13,7 +13,7 @@ import yaml
 
 from airflow_kit_platform.scheduling import CHART_OVERRIDE_ANNOTATION, koordinator
 from airflow_kit_platform.scheduling.layer import CRD_TYPE, chart_transform, merge_config_text, merge_documents
-from tests.unit.scheduling.scheduling_stacks import NAMESPACE, settings_for
+from tests.support.scheduling_stacks import NAMESPACE, settings_for
 
 CHART_SCHEDULER_CONFIG = """\
 apiVersion: kubescheduler.config.k8s.io/v1

@@ -7,7 +7,7 @@ import pytest
 from airflow_kit_platform.scheduling import TEAM_LABEL, format_quantity, sum_quantities
 from airflow_kit_platform.scheduling import default
 from airflow_kit_platform.quantities import parse_quantity
-from tests.unit.scheduling.scheduling_stacks import NAMESPACE, flat_teams, settings_for, team
+from tests.support.scheduling_stacks import NAMESPACE, flat_teams, settings_for, team
 
 
 def _kind(plan, kind):

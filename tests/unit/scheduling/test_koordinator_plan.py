@@ -12,7 +12,7 @@ from airflow_kit_platform.config_reader import ConfigError
 from airflow_kit_platform.scheduling import CHART_OVERRIDE_ANNOTATION, TEAM_LABEL
 from airflow_kit_platform.scheduling import koordinator
 from airflow_kit_platform.scheduling.layer import apply_override
-from tests.unit.scheduling.scheduling_stacks import NAMESPACE, REGISTRY, deep_set, raw_stack, settings_for, team
+from tests.support.scheduling_stacks import NAMESPACE, REGISTRY, deep_set, raw_stack, settings_for, team
 
 PARENT = "quota.scheduling.koordinator.sh/parent"
 IS_PARENT = "quota.scheduling.koordinator.sh/is-parent"

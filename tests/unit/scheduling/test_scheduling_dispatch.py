@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow_kit_platform import settings as settings_module
 from airflow_kit_platform.scheduling import TEAM_LABEL
 from airflow_kit_platform.scheduling.plans import BACKENDS, scheduling_notes, scheduling_plan
-from tests.unit.scheduling.scheduling_stacks import STYLES, settings_for
+from tests.support.scheduling_stacks import STYLES, settings_for
 
 VOLCANO_GROUPS = ("volcano.sh",)
 KOORDINATOR_GROUPS = ("koordinator.sh", "scheduling.sigs.k8s.io")

@@ -16,7 +16,7 @@ import pytest
 from airflow_kit_platform.scheduling import layer as layer_module
 from airflow_kit_platform.scheduling.layer import SchedulingLayer
 from airflow_kit_platform.scheduling.plans import scheduling_plan
-from tests.unit.scheduling.scheduling_stacks import REGISTRY, settings_for
+from tests.support.scheduling_stacks import REGISTRY, settings_for
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 

@@ -13,7 +13,7 @@ import pytest
 
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.settings import load_settings
-from tests.unit.scheduling.scheduling_stacks import STYLES, generated_teams, raw_stack, settings_for
+from tests.support.scheduling_stacks import STYLES, generated_teams, raw_stack, settings_for
 
 ROUNDS = 20
 BOUND_MS = 250.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_kit_platform.config_reader import ConfigError
-from tests.unit.scheduling.scheduling_stacks import settings_for, team
+from tests.support.scheduling_stacks import settings_for, team
 
 QUANTITY_HELP = "must be a non-negative Kubernetes quantity such as 500m, 2, 1.5, 512Mi or 8Gi"
 

@@ -10,7 +10,7 @@ from airflow_kit_platform.config_reader import ConfigError
 from airflow_kit_platform.scheduling import TEAM_LABEL
 from airflow_kit_platform.scheduling import volcano
 from airflow_kit_platform.scheduling.teams import PRIORITY_VALUES
-from tests.unit.scheduling.scheduling_stacks import NAMESPACE, PROMETHEUS, flat_teams, raw_stack, settings_for, team
+from tests.support.scheduling_stacks import NAMESPACE, PROMETHEUS, flat_teams, raw_stack, settings_for, team
 
 EXPECTED_QUEUES = {
     # name: (parent, deserved = min, capability = max, weight)

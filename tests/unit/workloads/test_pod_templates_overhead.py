@@ -57,7 +57,7 @@ def test_measurement_for_standard_tasks():
     """Per stack's default team, with what the kit really deploys: the measured Airflow task
     process (274 MiB peak RSS, tests/dags), Celery workers sized by the kit, and under
     KubernetesPodOperator an executor worker pod from the team template (same request)."""
-    from tests.measurements import MEASURED
+    from tests.support.measurements import MEASURED
 
     for label, settings, team in _stack_cases():
         memory, concurrency = team.task_resources.memory, settings.airflow.concurrency.worker_concurrency

@@ -10,7 +10,6 @@ Import as `tests.contract.reference` (the repo root is on sys.path, as for `airf
 from __future__ import annotations
 
 import functools
-import os
 import pathlib
 import re
 from typing import Any, Mapping, Optional
@@ -18,13 +17,8 @@ from typing import Any, Mapping, Optional
 import pytest
 import yaml
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-ENVIRONMENT_VARIABLE = "AIRFLOW_KIT_REFERENCE"
-
-
-def reference_path() -> pathlib.Path:
-    configured = os.environ.get(ENVIRONMENT_VARIABLE)
-    return pathlib.Path(configured) if configured else REPO.parent / "shared" / "reference"
+from repo_tools.harness import REFERENCE_VARIABLE as ENVIRONMENT_VARIABLE
+from repo_tools.harness import reference_path
 
 
 def reference_dir() -> pathlib.Path:

@@ -1,12 +1,12 @@
 """The README's commands: `make up`, `make dag`, `make credentials`, `make down`.
 
-    python -m airflow_kit_platform.cli up [--stack STACK] [--cluster auto|kit|current]
-    python -m airflow_kit_platform.cli dag [DAG_ID] [--stack STACK] [--timeout SECONDS]
-    python -m airflow_kit_platform.cli credentials [--stack STACK]
-    python -m airflow_kit_platform.cli down [--stack STACK]
+    python -m repo_tools.cli up [--stack STACK] [--cluster auto|kit|current]
+    python -m repo_tools.cli dag [DAG_ID] [--stack STACK] [--timeout SECONDS]
+    python -m repo_tools.cli credentials [--stack STACK]
+    python -m repo_tools.cli down [--stack STACK]
 
 `up` deploys to the kubeconfig's current context when it answers; with no cluster it starts the
-kit's own local node first (airflow_kit_platform/local_cluster.py) and deploys stack `local-node`. Anything
+kit's own local node first (repo_tools/local_cluster.py) and deploys stack `local-node`. Anything
 missing is one line naming it and the command that fixes it; no traceback reaches the user.
 """
 
@@ -22,10 +22,10 @@ import sys
 import time
 from typing import Iterator, Optional
 
-from airflow_kit_platform import local_cluster
+from repo_tools import local_cluster
 from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART
-from airflow_kit_platform.airflow_api import AirflowApi, AirflowApiError, TaskSummary, log_errors, log_text
-from airflow_kit_platform.local_cluster import Cluster, SetupError
+from repo_tools.airflow_api import AirflowApi, AirflowApiError, TaskSummary, log_errors, log_text
+from repo_tools.local_cluster import Cluster, SetupError
 from airflow_kit_platform.settings import DEFAULT_NAMESPACE
 
 DEFAULT_DAG = "kit_kubernetes_teams"  # a task per team in its own pod, in the team's fused image
@@ -305,7 +305,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m airflow_kit_platform.cli", description=__doc__.split("\n\n")[0])
+    root = argparse.ArgumentParser(prog="python -m repo_tools.cli", description=__doc__.split("\n\n")[0])
     commands = root.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="deploy a stack (starting the kit's node when no cluster answers)")
     up.add_argument("--stack", default=None)

@@ -15,12 +15,14 @@ import subprocess
 from dataclasses import dataclass
 from typing import Optional
 
+from airflow_kit_platform.preflight import reach_error
+from repo_tools.harness import TOOLS, tool  # noqa: F401  (tool: part of this module's interface)
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
-TOOLS_BIN = pathlib.Path(os.environ.get("AIRFLOW_KIT_TOOLS", REPO / ".tools")) / "bin"
+TOOLS_BIN = TOOLS / "bin"
 NODE_DIR = REPO / ".local-node"
 NODE_STACK = "local-node"   # the `local` shape with images built on this machine
 CLUSTER_STACK = "local"     # a cluster of your own (kind, k3d, minikube, any kubeconfig context)
-REACH_TIMEOUT_SECONDS = 5
 
 # What the kit's node is made of: Debian packages (scripts/node-packages.sh) and tools built from
 # Go modules (scripts/tools.sh), besides root.
@@ -70,14 +72,6 @@ def node_kubeconfig() -> pathlib.Path:
     return NODE_DIR / "cluster" / "kubeconfig"
 
 
-def tool(name: str) -> Optional[str]:
-    """The kit's build of a tool first (.tools/bin), then PATH."""
-    built = TOOLS_BIN / name
-    if built.exists():
-        return str(built)
-    return shutil.which(name)
-
-
 def current_context(kubeconfig: Optional[str] = None) -> Optional[tuple[str, str, str]]:
     """(kubeconfig path, context name, server) of the current context; None without one."""
     from kubernetes import config
@@ -103,25 +97,6 @@ def _server_of(path: str, context: dict) -> str:
         if cluster.get("name") == name:
             return (cluster.get("cluster") or {}).get("server", "?")
     return "?"
-
-
-def reach_error(kubeconfig: str, context: Optional[str] = None, timeout: float = REACH_TIMEOUT_SECONDS) -> Optional[str]:
-    """None when the API server answers /version; else why not, in a few words."""
-    from kubernetes import client, config
-
-    try:
-        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-        api_client.configuration.retries = 0
-        client.VersionApi(api_client).get_code(_request_timeout=timeout)
-        return None
-    except Exception as error:  # any failure means "not usable"; say which in one line
-        reason = getattr(error, "reason", None) or error
-        text = " ".join(str(reason).split())
-        if "Connection refused" in text:
-            return "connection refused"
-        if "timed out" in text.lower():
-            return f"no answer within {timeout:.0f} s"
-        return text[:160]
 
 
 def node_running() -> bool:
