@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Optional
 
-from airflow_kit_platform.scheduling import PART_OF_LABELS, ack
+from airflow_kit_platform.model.names import PART_OF_LABELS
+from airflow_kit_platform.scheduling import ack
 from airflow_kit_platform.settings import Settings
 
 KUBE_QUEUE_NAMESPACE = "kube-queue"

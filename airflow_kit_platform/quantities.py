@@ -8,8 +8,8 @@ fraction of a byte (`8m` of memory is 0.008 bytes: surely `8Mi`).
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Optional
+from decimal import ROUND_CEILING, Decimal
+from typing import Iterable, Optional
 
 from airflow_kit.quantity import kubernetes_amount
 
@@ -37,3 +37,28 @@ def parse_quantity(value: object, resource: Optional[str] = None) -> Decimal:
 def canonical(value: object) -> str:
     """The quantity as the string users wrote (ints from YAML become strings)."""
     return str(value).strip()
+
+
+# Byte units tried in order: the first that divides the value exactly names it.
+_BYTE_UNITS = (("Ti", Decimal(2) ** 40), ("Gi", Decimal(2) ** 30), ("Mi", Decimal(2) ** 20),
+               ("T", Decimal(10) ** 12), ("G", Decimal(10) ** 9), ("M", Decimal(10) ** 6),
+               ("Ki", Decimal(2) ** 10), ("k", Decimal(10) ** 3))
+
+
+def format_quantity(resource: str, value: Decimal) -> str:
+    """A quantity in base units (cores, bytes, devices) as a short Kubernetes quantity."""
+    if resource == "cpu":
+        if value == value.to_integral_value():
+            return str(int(value))
+        return f"{int((value * 1000).to_integral_value(rounding=ROUND_CEILING))}m"
+    if resource in ("memory", "ephemeral-storage"):
+        for unit, factor in _BYTE_UNITS:
+            if value >= factor and value % factor == 0:
+                return f"{int(value / factor)}{unit}"
+        return str(int(value.to_integral_value(rounding=ROUND_CEILING)))
+    return str(int(value.to_integral_value(rounding=ROUND_CEILING)))
+
+
+def sum_quantities(resource: str, values: Iterable[str]) -> str:
+    total = sum((parse_quantity(value) for value in values), Decimal(0))
+    return format_quantity(resource, total)

@@ -16,9 +16,9 @@ from typing import Any, Mapping, Optional
 from airflow_kit import names
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import DNS_LABEL, ConfigError, Section, did_you_mean
-from airflow_kit_platform.quantities import parse_quantity
-from airflow_kit_platform.scheduling import cluster_name, format_quantity
-from airflow_kit_platform.scheduling.teams import Team, TeamTree, read_teams
+from airflow_kit_platform.model.names import cluster_name
+from airflow_kit_platform.model.teams import Team, TeamTree, read_teams
+from airflow_kit_platform.quantities import format_quantity, parse_quantity
 
 KNOWN_EXECUTORS = ("CeleryExecutor", "KubernetesExecutor", "LocalExecutor")
 SCHEDULER_BACKENDS = ("default", "koordinator", "volcano", "ack")

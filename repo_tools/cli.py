@@ -22,11 +22,11 @@ import sys
 import time
 from typing import Iterator, Optional
 
-from repo_tools import local_cluster
 from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART
+from airflow_kit_platform.settings import DEFAULT_NAMESPACE
+from repo_tools import local_cluster
 from repo_tools.airflow_api import AirflowApi, AirflowApiError, TaskSummary, log_errors, log_text
 from repo_tools.local_cluster import Cluster, SetupError
-from airflow_kit_platform.settings import DEFAULT_NAMESPACE
 
 DEFAULT_DAG = "kit_kubernetes_teams"  # a task per team in its own pod, in the team's fused image
 # What the last `make up` deployed, so `make dag` and `make down` need no arguments.
@@ -260,7 +260,7 @@ def delete_task_pods(cluster: Cluster, namespace: Optional[str], timeout: float 
     ones): Pulumi does not own them, and while one exists the logs volume cannot be deleted."""
     from kubernetes import client, config
 
-    from airflow_kit_platform.scheduling import TEAM_LABEL
+    from airflow_kit_platform.model.names import TEAM_LABEL
 
     if not namespace:
         return 0

@@ -48,9 +48,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional
 
-from airflow_kit_platform.passthrough import merge_under
 from airflow_kit_platform import versions
-from airflow_kit_platform.scheduling import cluster_name
+from airflow_kit_platform.model.names import cluster_name
+from airflow_kit_platform.passthrough import merge_under
 from airflow_kit_platform.scheduling.ack import JOB_QUOTA_LABEL as ACK_QUOTA_NAME_LABEL
 from airflow_kit_platform.scheduling.backend import ChartSpec, PodMarks, SchedulingPlan
 from airflow_kit_platform.settings import Settings

@@ -36,22 +36,21 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from airflow_kit import names
 from airflow_kit_platform.config_reader import ConfigError
-from airflow_kit_platform.quantities import parse_quantity
-from airflow_kit_platform.scheduling import TEAM_LABEL, cluster_name, format_quantity, part_of, require_label_value
+from airflow_kit_platform.model.names import TEAM_LABEL, cluster_name, part_of, require_label_value
+from airflow_kit_platform.model.teams import Team
+from airflow_kit_platform.quantities import format_quantity, parse_quantity
 from airflow_kit_platform.scheduling.backend import PodMarks, SchedulingPlan
 from airflow_kit_platform.scheduling.default import priority_class_name, priority_classes
+
 # koordlet reads the QoS label and the colocation-config document on ACK too, and ACK's BE
 # pods use ack-koordinator's PriorityClasses as Koordinator's do.
 from airflow_kit_platform.scheduling.koordinator import LABEL_QOS, colocation_config, overcommit_teams
 from airflow_kit_platform.scheduling.koordinator import priority_class_name as koord_priority_class
-from airflow_kit_platform.scheduling.teams import Team
-
-if TYPE_CHECKING:
-    from airflow_kit_platform.settings import Settings
+from airflow_kit_platform.settings import Settings
 
 BACKEND = "ack"
 TREE_API_VERSION = "scheduling.sigs.k8s.io/v1beta1"
@@ -70,7 +69,7 @@ LOCAL_DISK_PROVISIONER = "localplugin.csi.alibabacloud.com"
 LOCAL_DISK_VOLUME_GROUP = "volumegroup1"  # the CSI local plugin's default VG name
 
 
-def node_name(settings: "Settings", team: str) -> str:
+def node_name(settings: Settings, team: str) -> str:
     """A team's node in the cluster's one tree: `<namespace>-<team>` (other stacks share the tree)."""
     return cluster_name(settings.namespace, team)
 
@@ -95,7 +94,7 @@ def _formatted(values: Mapping[str, Decimal]) -> dict[str, str]:
     return {resource: format_quantity(resource, amount) for resource, amount in sorted(values.items())}
 
 
-def _team_node(settings: "Settings", team: Team) -> dict[str, Any]:
+def _team_node(settings: Settings, team: Team) -> dict[str, Any]:
     node: dict[str, Any] = {"name": node_name(settings, team.name), "min": dict(team.min), "max": dict(team.max)}
     children = settings.teams.children(team.name)
     if children:
@@ -105,7 +104,7 @@ def _team_node(settings: "Settings", team: Team) -> dict[str, Any]:
     return node
 
 
-def quota_subtree(settings: "Settings") -> dict[str, Any]:
+def quota_subtree(settings: Settings) -> dict[str, Any]:
     """The kit's part of the tree: one node for the stack (its namespace) over the team nodes."""
     top = settings.teams.children(None)
     return {"name": settings.namespace,
@@ -114,14 +113,14 @@ def quota_subtree(settings: "Settings") -> dict[str, Any]:
             "children": [_team_node(settings, team) for team in top]}
 
 
-def root_capacity(settings: "Settings") -> dict[str, str]:
+def root_capacity(settings: Settings) -> dict[str, str]:
     given = settings.scheduler.quota_tree.root
     if given:
         return {resource: given[resource] for resource in sorted(given)}
     return dict(quota_subtree(settings)["max"])
 
 
-def quota_tree(settings: "Settings") -> dict[str, Any]:
+def quota_tree(settings: Settings) -> dict[str, Any]:
     """The whole ElasticQuotaTree the kit owns (`scheduler.quotaTree.owner: kit`)."""
     capacity = root_capacity(settings)
     return {
@@ -133,7 +132,7 @@ def quota_tree(settings: "Settings") -> dict[str, Any]:
     }
 
 
-def _check_node(settings: "Settings", node: Mapping[str, Any], key: str, seen_namespaces: dict[str, str]) -> None:
+def _check_node(settings: Settings, node: Mapping[str, Any], key: str, seen_namespaces: dict[str, str]) -> None:
     """ACK's tree rules for one node and its children: min <= max; the children's mins added
     up fit the node's min; no child's max above the node's; a namespace in one leaf only."""
     for resource, low in node.get("min", {}).items():
@@ -166,7 +165,7 @@ def _check_node(settings: "Settings", node: Mapping[str, Any], key: str, seen_na
         seen_namespaces[namespace] = node["name"]
 
 
-def _team_key(settings: "Settings", node: Mapping[str, Any], *path: str) -> str:
+def _team_key(settings: Settings, node: Mapping[str, Any], *path: str) -> str:
     prefix = f"{settings.namespace}-"
     name = node["name"][len(prefix):] if node["name"].startswith(prefix) else node["name"]
     if name in {team.name for team in settings.teams}:
@@ -174,7 +173,7 @@ def _team_key(settings: "Settings", node: Mapping[str, Any], *path: str) -> str:
     return ".".join(["scheduler.quotaTree", *path])
 
 
-def validate(settings: "Settings") -> None:
+def validate(settings: Settings) -> None:
     """What ACK would refuse (or silently misread), said before anything is applied."""
     for team in settings.teams:
         require_label_value(settings.stack, team.name, node_name(settings, team.name), "quota node",
@@ -190,7 +189,7 @@ def validate(settings: "Settings") -> None:
                                   "what the tree may hand out)")
 
 
-def pod_marks(settings: "Settings", team: Team, best_effort: bool) -> PodMarks:
+def pod_marks(settings: Settings, team: Team, best_effort: bool) -> PodMarks:
     # The leaf label is what ack-kube-queue routes a Job by (pods are charged by namespace); the
     # DAG helper's Job operator copies the team's labels onto its Job.
     labels = {TEAM_LABEL: team.name, JOB_QUOTA_LABEL: node_name(settings, team.name)}
@@ -222,7 +221,7 @@ def as_batch_resources(resources: Mapping[str, Mapping[str, str]]) -> dict[str, 
             for part, values in resources.items()}
 
 
-def slo_config_patch(settings: "Settings") -> dict[str, Any]:
+def slo_config_patch(settings: Settings) -> dict[str, Any]:
     """The one key of ack-slo-config the kit changes (a ConfigMapPatch: the add-on keeps the rest)."""
     return {
         "apiVersion": "v1",
@@ -233,12 +232,12 @@ def slo_config_patch(settings: "Settings") -> dict[str, Any]:
     }
 
 
-def slo_config_command(settings: "Settings") -> str:
+def slo_config_command(settings: Settings) -> str:
     patch = json.dumps({"data": {SLO_CONFIG_KEY: json.dumps(colocation_config(settings), sort_keys=True)}})
     return f"kubectl -n {TREE_NAMESPACE} patch configmap {SLO_CONFIG} --type merge -p '{patch}'"
 
 
-def local_disk_storage_class(settings: "Settings") -> Optional[dict[str, Any]]:
+def local_disk_storage_class(settings: Settings) -> Optional[dict[str, Any]]:
     disk = settings.local_disk
     if disk is None or not disk.create_storage_class:
         return None
@@ -255,12 +254,12 @@ def local_disk_storage_class(settings: "Settings") -> Optional[dict[str, Any]]:
     }
 
 
-def _ls_tiers_in_use(settings: "Settings") -> set[str]:
+def _ls_tiers_in_use(settings: Settings) -> set[str]:
     best_effort = {team.name for team in overcommit_teams(settings)}
     return {team.priority for team in settings.teams.leaves() if team.name not in best_effort}
 
 
-def plan(settings: "Settings") -> SchedulingPlan:
+def plan(settings: Settings) -> SchedulingPlan:
     validate(settings)
     best_effort = {team.name for team in overcommit_teams(settings)}
     ls_classes = {priority_class_name(settings.namespace, tier) for tier in _ls_tiers_in_use(settings)}
@@ -281,12 +280,12 @@ def plan(settings: "Settings") -> SchedulingPlan:
     )
 
 
-def required_priority_classes(settings: "Settings") -> list[str]:
+def required_priority_classes(settings: Settings) -> list[str]:
     """ack-koordinator's PriorityClasses the stack's BE pods name (the pre-flight checks them)."""
     return sorted({koord_priority_class(team, best_effort=True) for team in overcommit_teams(settings)})
 
 
-def notes(settings: "Settings") -> tuple[str, ...]:
+def notes(settings: Settings) -> tuple[str, ...]:
     scheduler = settings.scheduler
     found = []
     if scheduler.load_aware.enabled:
@@ -309,6 +308,6 @@ def notes(settings: "Settings") -> tuple[str, ...]:
     return tuple(found)
 
 
-def subtree_file(settings: "Settings") -> str:
+def subtree_file(settings: Settings) -> str:
     """Where the kit writes its subtree for the cluster admin (relative to the project)."""
     return f"exports/{settings.stack}-elasticquotatree-subtree.yaml"

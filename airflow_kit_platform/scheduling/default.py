@@ -34,14 +34,13 @@ The PriorityClass builder here is plain Kubernetes and is reused by the Volcano 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
-from airflow_kit_platform.scheduling import PART_OF_LABELS, TEAM_LABEL, cluster_name, part_of, sum_quantities
+from airflow_kit_platform.model.names import PART_OF_LABELS, TEAM_LABEL, cluster_name, part_of
+from airflow_kit_platform.model.teams import PRIORITY_VALUES, Team, TeamTree
+from airflow_kit_platform.quantities import sum_quantities
 from airflow_kit_platform.scheduling.backend import PodMarks, SchedulingPlan
-from airflow_kit_platform.scheduling.teams import PRIORITY_VALUES, Team, TeamTree
-
-if TYPE_CHECKING:  # settings imports the scheduling package: no runtime import
-    from airflow_kit_platform.settings import Settings
+from airflow_kit_platform.settings import Settings
 
 BACKEND = "default"
 SCHEDULER_NAME = "default-scheduler"
@@ -83,7 +82,7 @@ def priority_classes(namespace: str, teams: TeamTree,
     return classes
 
 
-def resource_quota(settings: "Settings", team: Optional[Team] = None) -> dict[str, Any]:
+def resource_quota(settings: Settings, team: Optional[Team] = None) -> dict[str, Any]:
     """The stack's namespace: the top-level teams' max added up; a team's own namespace
     (`teamNamespaces`): that team's max."""
     bounding = [team] if team is not None else settings.teams.children(None)
@@ -108,7 +107,7 @@ def resource_quota(settings: "Settings", team: Optional[Team] = None) -> dict[st
     }
 
 
-def limit_range(settings: "Settings", team: Optional[Team] = None) -> dict[str, Any]:
+def limit_range(settings: Settings, team: Optional[Team] = None) -> dict[str, Any]:
     task = (team or settings.teams.get(settings.default_team)).task_resources
     namespace = settings.task_namespace(team.name) if team is not None else settings.namespace
     return {
@@ -119,7 +118,7 @@ def limit_range(settings: "Settings", team: Optional[Team] = None) -> dict[str, 
     }
 
 
-def publish_retries(settings: "Settings") -> int:
+def publish_retries(settings: Settings) -> int:
     configured = settings.airflow.concurrency.task_publish_max_retries
     return configured if configured != 0 else DEFAULT_PUBLISH_RETRIES
 
@@ -129,7 +128,7 @@ def pod_marks(namespace: str, team: Team) -> PodMarks:
                     priority_class_name=priority_class_name(namespace, team.priority))
 
 
-def plan(settings: "Settings") -> SchedulingPlan:
+def plan(settings: Settings) -> SchedulingPlan:
     core = priority_classes(settings.namespace, settings.teams, preemption_policy="Never")
     core += [resource_quota(settings), limit_range(settings)]
     if settings.team_namespaces:  # each team's namespace bounds its own pods by its max
@@ -143,6 +142,6 @@ def plan(settings: "Settings") -> SchedulingPlan:
     )
 
 
-def notes(settings: "Settings") -> tuple[str, ...]:
+def notes(settings: Settings) -> tuple[str, ...]:
     return (f"default scheduler: one ResourceQuota '{RESOURCE_QUOTA_NAME}' caps all task pods of namespace "
             f"{settings.namespace}; per-team shares are kept only by Airflow's team pools",)

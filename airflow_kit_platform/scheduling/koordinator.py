@@ -46,17 +46,21 @@ the chart's profile always enables LoadAwareScheduling.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import ConfigError
-from airflow_kit_platform.scheduling import (CHART_OVERRIDE_ANNOTATION, EXECUTOR_POD_LABEL, TEAM_LABEL, cluster_name, part_of,
-                                   require_label_value)
+from airflow_kit_platform.model.names import (
+    CHART_OVERRIDE_ANNOTATION,
+    EXECUTOR_POD_LABEL,
+    TEAM_LABEL,
+    cluster_name,
+    part_of,
+    require_label_value,
+)
+from airflow_kit_platform.model.teams import Team
 from airflow_kit_platform.scheduling.backend import ChartSpec, PodMarks, SchedulingPlan
-from airflow_kit_platform.scheduling.teams import Team
-
-if TYPE_CHECKING:
-    from airflow_kit_platform.settings import Settings
+from airflow_kit_platform.settings import Settings
 
 BACKEND = "koordinator"
 SCHEDULER_NAME = "koord-scheduler"
@@ -91,14 +95,14 @@ def priority_class_name(team: Team, best_effort: bool) -> str:
     return f"koord-{team.priority}"
 
 
-def overcommit_teams(settings: "Settings") -> list[Team]:
+def overcommit_teams(settings: Settings) -> list[Team]:
     """Leaf teams that run as BE: the stack switch and the team's own flag."""
     if not settings.scheduler.overcommit.enabled:
         return []
     return [team for team in settings.teams.leaves() if team.overcommit]
 
 
-def chart_spec(settings: "Settings") -> ChartSpec:
+def chart_spec(settings: Settings) -> ChartSpec:
     scheduler = settings.scheduler
     return ChartSpec(
         release=RELEASE,
@@ -116,12 +120,12 @@ def shared_weight(team: Team) -> str:
     return json.dumps({resource: str(team.weight) for resource in team.max}, sort_keys=True)
 
 
-def quota_name(settings: "Settings", team: str) -> str:
+def quota_name(settings: Settings, team: str) -> str:
     """koord-scheduler keys quotas by name across namespaces: `<namespace>-<team>` (see cluster_name)."""
     return cluster_name(settings.namespace, team)
 
 
-def elastic_quota(settings: "Settings", team: Team) -> dict[str, Any]:
+def elastic_quota(settings: Settings, team: Team) -> dict[str, Any]:
     is_parent = settings.teams.is_parent(team.name)
     labels = part_of({TEAM_LABEL: team.name, LABEL_QUOTA_IS_PARENT: "true" if is_parent else "false"})
     if team.parent is not None:
@@ -135,7 +139,7 @@ def elastic_quota(settings: "Settings", team: Team) -> dict[str, Any]:
     }
 
 
-def colocation_profiles(settings: "Settings") -> list[dict[str, Any]]:
+def colocation_profiles(settings: Settings) -> list[dict[str, Any]]:
     """One ClusterColocationProfile per BE priority class in use (batch, free)."""
     groups: dict[str, list[str]] = {}
     for team in overcommit_teams(settings):
@@ -178,7 +182,7 @@ def _yaml(document: Any) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
-def load_aware_args(settings: "Settings") -> dict[str, Any]:
+def load_aware_args(settings: Settings) -> dict[str, Any]:
     load = settings.scheduler.load_aware
     return {
         "apiVersion": "kubescheduler.config.k8s.io/v1",
@@ -190,7 +194,7 @@ def load_aware_args(settings: "Settings") -> dict[str, Any]:
     }
 
 
-def elastic_quota_args(settings: "Settings") -> dict[str, Any]:
+def elastic_quota_args(settings: Settings) -> dict[str, Any]:
     """The quota tree as the stack states it (koord-scheduler's defaults say otherwise).
 
     * `enableCheckParentQuota`: a parent's max bounds its whole subtree (off by default: a
@@ -209,7 +213,7 @@ def elastic_quota_args(settings: "Settings") -> dict[str, Any]:
     }
 
 
-def scheduler_config_override(settings: "Settings") -> dict[str, Any]:
+def scheduler_config_override(settings: Settings) -> dict[str, Any]:
     """The part of KubeSchedulerConfiguration the kit sets (merged by profile and plugin name)."""
     plugins = [{"name": "ElasticQuota", "args": elastic_quota_args(settings)}]
     if settings.scheduler.load_aware.enabled:
@@ -223,18 +227,18 @@ def scheduler_config_override(settings: "Settings") -> dict[str, Any]:
     return _override(SCHEDULER_CONFIG, {SCHEDULER_CONFIG: _yaml(document)})
 
 
-def colocation_config(settings: "Settings") -> dict[str, Any]:
+def colocation_config(settings: Settings) -> dict[str, Any]:
     overcommit = settings.scheduler.overcommit
     return {"enable": True,
             "cpuReclaimThresholdPercent": overcommit.cpu_reclaim_threshold_percent,
             "memoryReclaimThresholdPercent": overcommit.memory_reclaim_threshold_percent}
 
 
-def slo_config_override(settings: "Settings") -> dict[str, Any]:
+def slo_config_override(settings: Settings) -> dict[str, Any]:
     return _override(SLO_CONFIG, {"colocation-config": json.dumps(colocation_config(settings), indent=2)})
 
 
-def low_node_load_args(settings: "Settings") -> dict[str, Any]:
+def low_node_load_args(settings: Settings) -> dict[str, Any]:
     load = settings.scheduler.load_aware
     high = {"cpu": load.cpu_threshold_percent, "memory": load.memory_threshold_percent}
     low = {resource: max(1, (value * LOW_NODE_LOAD_PERCENT + 50) // 100) for resource, value in high.items()}
@@ -250,7 +254,7 @@ def low_node_load_args(settings: "Settings") -> dict[str, Any]:
     }
 
 
-def descheduler_config_override(settings: "Settings") -> dict[str, Any]:
+def descheduler_config_override(settings: Settings) -> dict[str, Any]:
     document = {
         "apiVersion": "descheduler/v1alpha2",
         "kind": "DeschedulerConfiguration",
@@ -263,7 +267,7 @@ def descheduler_config_override(settings: "Settings") -> dict[str, Any]:
     return _override(DESCHEDULER_CONFIG, {DESCHEDULER_CONFIG: _yaml(document)})
 
 
-def chart_overrides(settings: "Settings") -> list[dict[str, Any]]:
+def chart_overrides(settings: Settings) -> list[dict[str, Any]]:
     if not settings.scheduler.install:
         return []
     overrides = [scheduler_config_override(settings)]
@@ -274,7 +278,7 @@ def chart_overrides(settings: "Settings") -> list[dict[str, Any]]:
     return overrides
 
 
-def pod_marks(settings: "Settings", team: Team, best_effort: bool) -> PodMarks:
+def pod_marks(settings: Settings, team: Team, best_effort: bool) -> PodMarks:
     return PodMarks(
         scheduler_name=SCHEDULER_NAME,
         labels={TEAM_LABEL: team.name, LABEL_QUOTA_NAME: quota_name(settings, team.name),
@@ -283,7 +287,7 @@ def pod_marks(settings: "Settings", team: Team, best_effort: bool) -> PodMarks:
     )
 
 
-def validate(settings: "Settings") -> None:
+def validate(settings: Settings) -> None:
     """What Koordinator's quota webhook would refuse, said before anything is applied."""
     for team in settings.teams:
         if team.name in RESERVED_QUOTA_NAMES:
@@ -301,7 +305,7 @@ def validate(settings: "Settings") -> None:
                               f"names other resources than its parent's")
 
 
-def plan(settings: "Settings") -> SchedulingPlan:
+def plan(settings: Settings) -> SchedulingPlan:
     validate(settings)
     best_effort = {team.name for team in overcommit_teams(settings)}
     quotas = [elastic_quota(settings, team) for team in settings.teams.depth_first()]
@@ -314,7 +318,7 @@ def plan(settings: "Settings") -> SchedulingPlan:
     )
 
 
-def notes(settings: "Settings") -> tuple[str, ...]:
+def notes(settings: Settings) -> tuple[str, ...]:
     scheduler = settings.scheduler
     found = []
     if not scheduler.install:

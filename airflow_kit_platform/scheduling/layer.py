@@ -31,17 +31,15 @@ that object, the layer warns once the chart is known (nothing is applied then).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pulumi
 
 from airflow_kit_platform.k8s_objects import create_chart, create_object
-from airflow_kit_platform.scheduling import CHART_OVERRIDE_ANNOTATION
+from airflow_kit_platform.model.names import CHART_OVERRIDE_ANNOTATION
 from airflow_kit_platform.scheduling.backend import ChartSpec, SchedulingPlan
 from airflow_kit_platform.scheduling.plans import QUEUE_KINDS, scheduling_notes, with_quota_labels
-
-if TYPE_CHECKING:
-    from airflow_kit_platform.settings import Settings
+from airflow_kit_platform.settings import Settings
 
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 _IDENTITY_KEYS = ("name", "schedulerName")
@@ -194,7 +192,7 @@ def _dependencies(opts: Optional[pulumi.ResourceOptions]) -> list:
 class SchedulingLayer(pulumi.ComponentResource):
     """Charts, then core objects, then queues/quotas of one scheduling backend."""
 
-    def __init__(self, name: str, settings: "Settings", plan: SchedulingPlan,
+    def __init__(self, name: str, settings: Settings, plan: SchedulingPlan,
                  opts: Optional[pulumi.ResourceOptions] = None, *, retain_on_delete: Optional[bool] = None,
                  quota_labels: Mapping[str, Mapping[str, str]] = {}):
         """`retain_on_delete`: default `settings.scheduler.retain_queues` (stack key

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from types import ModuleType
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
+from airflow_kit_platform.model.names import TEAM_LABEL
 from airflow_kit_platform.passthrough import merge_under
-from airflow_kit_platform.scheduling import TEAM_LABEL, ack, default, koordinator, volcano
+from airflow_kit_platform.scheduling import ack, default, koordinator, volcano
 from airflow_kit_platform.scheduling.backend import SchedulingPlan
-
-if TYPE_CHECKING:
-    from airflow_kit_platform.settings import Settings
+from airflow_kit_platform.settings import Settings
 
 # Custom resources that stand for one team's share (what other layers call its queue).
 QUEUE_KINDS = ("Queue", "ElasticQuota", "ElasticQuotaTree")
@@ -30,7 +29,7 @@ BACKENDS: dict[str, ModuleType] = {
 }
 
 
-def backend_module(settings: "Settings") -> ModuleType:
+def backend_module(settings: Settings) -> ModuleType:
     try:
         return BACKENDS[settings.scheduler.backend]
     except KeyError:  # settings validates the name; this guards a backend added there only
@@ -38,7 +37,7 @@ def backend_module(settings: "Settings") -> ModuleType:
                          f"known: {', '.join(BACKENDS)}") from None
 
 
-def scheduling_plan(settings: "Settings") -> SchedulingPlan:
+def scheduling_plan(settings: Settings) -> SchedulingPlan:
     """The backend's plan; with `teamNamespaces`, every team's pods carry their namespace
     (whatever the backend: the DAG helper's pod_override puts the pod there)."""
     plan = backend_module(settings).plan(settings)
@@ -53,7 +52,7 @@ def scheduling_plan(settings: "Settings") -> SchedulingPlan:
     return plan
 
 
-def scheduling_notes(settings: "Settings") -> tuple[str, ...]:
+def scheduling_notes(settings: Settings) -> tuple[str, ...]:
     return tuple(backend_module(settings).notes(settings))
 
 

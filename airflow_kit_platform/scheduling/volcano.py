@@ -41,18 +41,16 @@ marks are produced; `scheduler_config()` is the configuration to apply by hand, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import ConfigError
+from airflow_kit_platform.model.names import TEAM_LABEL, cluster_name, part_of
+from airflow_kit_platform.model.teams import Team
 from airflow_kit_platform.quantities import parse_quantity
-from airflow_kit_platform.scheduling import TEAM_LABEL, cluster_name, part_of
 from airflow_kit_platform.scheduling.backend import ChartSpec, PodMarks, SchedulingPlan
 from airflow_kit_platform.scheduling.default import priority_class_name, priority_classes
-from airflow_kit_platform.scheduling.teams import Team
-
-if TYPE_CHECKING:
-    from airflow_kit_platform.settings import Settings
+from airflow_kit_platform.settings import Settings
 
 BACKEND = "volcano"
 SCHEDULER_NAME = "volcano"
@@ -69,17 +67,17 @@ METRICS_INTERVAL = "30s"
 USAGE_WEIGHT = 5  # the usage plugin's own default score weight
 
 
-def hierarchical(settings: "Settings") -> bool:
+def hierarchical(settings: Settings) -> bool:
     return any(team.parent is not None for team in settings.teams)
 
 
-def overcommit_teams(settings: "Settings") -> list[Team]:
+def overcommit_teams(settings: Settings) -> list[Team]:
     if not settings.scheduler.overcommit.enabled:
         return []
     return [team for team in settings.teams.leaves() if team.overcommit]
 
 
-def scheduler_config(settings: "Settings") -> dict[str, Any]:
+def scheduler_config(settings: Settings) -> dict[str, Any]:
     scheduler = settings.scheduler
     load = scheduler.load_aware
     queue_plugin: dict[str, Any] = ({"name": "capacity", "enableHierarchy": True} if hierarchical(settings)
@@ -113,13 +111,13 @@ def scheduler_config(settings: "Settings") -> dict[str, Any]:
     return config
 
 
-def scheduler_config_text(settings: "Settings") -> str:
+def scheduler_config_text(settings: Settings) -> str:
     import yaml
 
     return yaml.safe_dump(scheduler_config(settings), sort_keys=False)
 
 
-def chart_spec(settings: "Settings") -> ChartSpec:
+def chart_spec(settings: Settings) -> ChartSpec:
     scheduler = settings.scheduler
     values: dict[str, Any] = {"custom": {"scheduler_config_override": scheduler_config_text(settings),
                                          "colocation_enable": scheduler.overcommit.enabled}}
@@ -136,12 +134,12 @@ def chart_spec(settings: "Settings") -> ChartSpec:
     )
 
 
-def queue_name(settings: "Settings", team: str) -> str:
+def queue_name(settings: Settings, team: str) -> str:
     """Queues are cluster-scoped: `<namespace>-<team>` (see cluster_name)."""
     return cluster_name(settings.namespace, team)
 
 
-def queue(settings: "Settings", team: Team) -> dict[str, Any]:
+def queue(settings: Settings, team: Team) -> dict[str, Any]:
     spec: dict[str, Any] = {"weight": team.weight, "capability": dict(team.max), "reclaimable": True}
     if hierarchical(settings):
         spec["deserved"] = dict(team.min)
@@ -156,7 +154,7 @@ def queue(settings: "Settings", team: Team) -> dict[str, Any]:
     }
 
 
-def pod_marks(settings: "Settings", team: Team, best_effort: bool) -> PodMarks:
+def pod_marks(settings: Settings, team: Team, best_effort: bool) -> PodMarks:
     annotations = {QUEUE_ANNOTATION: queue_name(settings, team.name)}
     if best_effort:
         annotations[QOS_ANNOTATION] = "BE"
@@ -164,7 +162,7 @@ def pod_marks(settings: "Settings", team: Team, best_effort: bool) -> PodMarks:
                     priority_class_name=priority_class_name(settings.namespace, team.priority))
 
 
-def validate(settings: "Settings") -> None:
+def validate(settings: Settings) -> None:
     """What Volcano would refuse (or silently ignore), said before anything is applied."""
     for team in settings.teams:
         if team.name in RESERVED_QUEUE_NAMES:
@@ -185,7 +183,7 @@ def validate(settings: "Settings") -> None:
                                   "above its parent's")
 
 
-def plan(settings: "Settings") -> SchedulingPlan:
+def plan(settings: Settings) -> SchedulingPlan:
     validate(settings)
     best_effort = {team.name for team in overcommit_teams(settings)}
     return SchedulingPlan(
@@ -197,7 +195,7 @@ def plan(settings: "Settings") -> SchedulingPlan:
     )
 
 
-def notes(settings: "Settings") -> tuple[str, ...]:
+def notes(settings: Settings) -> tuple[str, ...]:
     found = []
     if not settings.scheduler.install:
         plugin = "capacity (enableHierarchy: true)" if hierarchical(settings) else "proportion"

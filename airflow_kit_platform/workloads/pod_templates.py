@@ -84,9 +84,9 @@ import yaml
 
 from airflow_kit import names
 from airflow_kit_platform.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, ChartNames, SecretNames
+from airflow_kit_platform.model.teams import Team
 from airflow_kit_platform.scheduling.ack import as_batch_resources
 from airflow_kit_platform.scheduling.backend import PodMarks
-from airflow_kit_platform.scheduling.teams import Team
 from airflow_kit_platform.settings import Settings
 
 # The names the DAG helper reads are shared with it (airflow_kit.names, packages/airflow-kit-dags).

@@ -28,7 +28,7 @@ import pulumi_kubernetes as k8s
 
 from airflow_kit_platform.airflow.chart_names import CHART, ChartNames
 from airflow_kit_platform.k8s_objects import create_object
-from airflow_kit_platform.scheduling import TEAM_LABEL, part_of
+from airflow_kit_platform.model.names import TEAM_LABEL, part_of
 from airflow_kit_platform.settings import Settings
 
 TASK_LAUNCHER_ROLE = "airflow-kit-task-launcher"

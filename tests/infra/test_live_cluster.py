@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from airflow_kit_platform.scheduling import cluster_name
+from airflow_kit_platform.model.names import cluster_name
 from airflow_kit_platform.settings import load_settings
 from tests.support.stacks import stack_file_config
 

@@ -11,7 +11,8 @@ import json
 import pulumi
 import yaml
 
-from airflow_kit_platform.scheduling import CHART_OVERRIDE_ANNOTATION, koordinator
+from airflow_kit_platform.model.names import CHART_OVERRIDE_ANNOTATION
+from airflow_kit_platform.scheduling import koordinator
 from airflow_kit_platform.scheduling.layer import CRD_TYPE, chart_transform, merge_config_text, merge_documents
 from tests.support.scheduling_stacks import NAMESPACE, settings_for
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_kit_platform.scheduling import TEAM_LABEL, format_quantity, sum_quantities
+from airflow_kit_platform.model.names import TEAM_LABEL
+from airflow_kit_platform.quantities import format_quantity, parse_quantity, sum_quantities
 from airflow_kit_platform.scheduling import default
-from airflow_kit_platform.quantities import parse_quantity
 from tests.support.scheduling_stacks import NAMESPACE, flat_teams, settings_for, team
 
 

@@ -9,7 +9,7 @@ import yaml
 
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import ConfigError
-from airflow_kit_platform.scheduling import CHART_OVERRIDE_ANNOTATION, TEAM_LABEL
+from airflow_kit_platform.model.names import CHART_OVERRIDE_ANNOTATION, TEAM_LABEL
 from airflow_kit_platform.scheduling import koordinator
 from airflow_kit_platform.scheduling.layer import apply_override
 from tests.support.scheduling_stacks import NAMESPACE, REGISTRY, deep_set, raw_stack, settings_for, team

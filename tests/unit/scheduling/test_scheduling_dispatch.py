@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_kit_platform import settings as settings_module
-from airflow_kit_platform.scheduling import TEAM_LABEL
+from airflow_kit_platform.model.names import TEAM_LABEL
 from airflow_kit_platform.scheduling.plans import BACKENDS, scheduling_notes, scheduling_plan
 from tests.support.scheduling_stacks import STYLES, settings_for
 

@@ -7,9 +7,9 @@ import yaml
 
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import ConfigError
-from airflow_kit_platform.scheduling import TEAM_LABEL
+from airflow_kit_platform.model.names import TEAM_LABEL
+from airflow_kit_platform.model.teams import PRIORITY_VALUES
 from airflow_kit_platform.scheduling import volcano
-from airflow_kit_platform.scheduling.teams import PRIORITY_VALUES
 from tests.support.scheduling_stacks import NAMESPACE, PROMETHEUS, flat_teams, raw_stack, settings_for, team
 
 EXPECTED_QUEUES = {

@@ -14,8 +14,7 @@ from typing import Any, Mapping, Optional
 
 from airflow_kit.names import team_pool
 from airflow_kit_platform.config_reader import DNS_LABEL, ConfigError, Section, did_you_mean
-from airflow_kit_platform.scheduling import format_quantity
-from airflow_kit_platform.quantities import parse_quantity
+from airflow_kit_platform.quantities import format_quantity, parse_quantity
 
 # Priority tiers, named after Koordinator's classes; other backends map them to
 # PriorityClasses of their own with the same values.
