@@ -127,6 +127,11 @@ class AirflowSettings:
         """The Airflow chart release that installs `version`."""
         return versions.TESTED_AIRFLOW_RELEASES[self.version]
 
+    @property
+    def image(self) -> str:
+        """The Airflow image every component (and a team without its own image) runs."""
+        return f"{self.image_repository}:{self.image_tag}"
+
     def celery_worker_resources(self) -> dict[str, dict[str, str]]:
         """Requests = limits for a Celery worker pod.
 

@@ -91,3 +91,14 @@ class ChartNames:
 
 
 CHART = ChartNames()
+
+
+# The `kubernetes_default` connection of every component and task pod: the cluster they run in.
+# Without it the provider's async hook (deferrable KubernetesPodOperator and Job operators,
+# resuming after their trigger) looks for a kubeconfig file and fails; the sync hook guesses
+# in-cluster. Airflow reads env connections before the database: to point the id elsewhere,
+# use another connection id.
+KUBERNETES_DEFAULT_CONNECTION_ENV = {
+    "name": "AIRFLOW_CONN_KUBERNETES_DEFAULT",
+    "value": '{"conn_type": "kubernetes", "extra": {"in_cluster": true}}',
+}

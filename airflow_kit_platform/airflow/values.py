@@ -11,7 +11,13 @@ import json
 from typing import Any, Mapping, Optional
 
 from airflow_kit import names
-from airflow_kit_platform.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
+from airflow_kit_platform.airflow.chart_names import (
+    CHART,
+    KUBERNETES_DEFAULT_CONNECTION_ENV,
+    LOGS_VOLUME_CLAIM,
+    RELEASE,
+    SecretNames,
+)
 from airflow_kit_platform.passthrough import merge_under
 from airflow_kit_platform.settings import Settings
 
@@ -162,8 +168,6 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
             git_sync["credentialsSecret"] = airflow.git_sync.credentials_secret
         values["dags"] = {"gitSync": git_sync}
     if pod_templates_configmap is not None:
-        from airflow_kit_platform.workloads.pod_templates import KUBERNETES_DEFAULT_CONNECTION_ENV
-
         values["volumes"] = [{"name": names.POD_TEMPLATES_VOLUME, "configMap": {"name": pod_templates_configmap}}]
         values["volumeMounts"] = [{"name": names.POD_TEMPLATES_VOLUME, "mountPath": names.POD_TEMPLATES_DIR,
                                    "readOnly": True}]
@@ -191,8 +195,6 @@ def _simple_auth_values(settings: Settings, values: dict[str, Any]) -> None:
     """SimpleAuthManager with the admin password from the kit's Secret. The manager opens its
     users file for writing at start, so the api-server gets a copy of the Secret's file in an
     emptyDir (an init container copies it) instead of the read-only Secret mount."""
-    from airflow_kit_platform.workloads.pod_templates import airflow_image
-
     values["config"].setdefault("core", {}).update({
         "auth_manager": SIMPLE_AUTH_MANAGER,
         "simple_auth_manager_users": f"{ADMIN_USER}:admin",
@@ -208,7 +210,7 @@ def _simple_auth_values(settings: Settings, values: dict[str, Any]) -> None:
         "extraVolumeMounts": [{"name": "simple-auth", "mountPath": SIMPLE_AUTH_DIR}],
         "extraInitContainers": [{
             "name": "simple-auth-users",
-            "image": airflow_image(settings),
+            "image": settings.airflow.image,
             "command": ["cp", f"{secret_dir}/{SIMPLE_AUTH_PASSWORDS_KEY}", f"{SIMPLE_AUTH_DIR}/{SIMPLE_AUTH_PASSWORDS_KEY}"],
             "volumeMounts": [{"name": "simple-auth-secret", "mountPath": secret_dir, "readOnly": True},
                              {"name": "simple-auth", "mountPath": SIMPLE_AUTH_DIR}],

@@ -83,7 +83,13 @@ from typing import Any, Mapping
 import yaml
 
 from airflow_kit import names
-from airflow_kit_platform.airflow.chart_names import CHART, LOGS_VOLUME_CLAIM, ChartNames, SecretNames
+from airflow_kit_platform.airflow.chart_names import (
+    CHART,
+    KUBERNETES_DEFAULT_CONNECTION_ENV,
+    LOGS_VOLUME_CLAIM,
+    ChartNames,
+    SecretNames,
+)
 from airflow_kit_platform.model.teams import Team
 from airflow_kit_platform.scheduling.ack import as_batch_resources
 from airflow_kit_platform.scheduling.backend import PodMarks
@@ -123,26 +129,11 @@ class TaskSecrets:
     expose_api_secrets_to_tasks: bool = False
 
 
-# The `kubernetes_default` connection of every component and task pod: the cluster they run in.
-# Without it the provider's async hook (deferrable KubernetesPodOperator and Job operators,
-# resuming after their trigger) looks for a kubeconfig file and fails; the sync hook guesses
-# in-cluster. Airflow reads env connections before the database: to point the id elsewhere,
-# use another connection id.
-KUBERNETES_DEFAULT_CONNECTION_ENV = {
-    "name": "AIRFLOW_CONN_KUBERNETES_DEFAULT",
-    "value": '{"conn_type": "kubernetes", "extra": {"in_cluster": true}}',
-}
-
-
 def logs_volume(settings: Settings) -> dict[str, Any]:
     """The stack's logs volume (`airflow.logsVolume`), else an emptyDir as the chart's template."""
     if settings.airflow.logs_volume is not None:
         return {"name": "logs", "persistentVolumeClaim": {"claimName": LOGS_VOLUME_CLAIM}}
     return {"name": "logs", "emptyDir": {}}
-
-
-def airflow_image(settings: Settings) -> str:
-    return f"{settings.airflow.image_repository}:{settings.airflow.image_tag}"
 
 
 def fused_image_tag(business_image: str, airflow_version: str) -> str:
@@ -163,7 +154,7 @@ def team_image(settings: Settings, team: Team) -> str:
         return team.image
     if team.business_image:
         return fused_image_tag(team.business_image, settings.airflow.version)
-    return airflow_image(settings)
+    return settings.airflow.image
 
 
 def template_file_name(team: str, local_disk: bool = False) -> str:

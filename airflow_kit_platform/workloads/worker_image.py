@@ -49,7 +49,6 @@ from airflow_kit_platform.workloads.pod_templates import (
     AIRFLOW_GID,
     AIRFLOW_HOME,
     AIRFLOW_UID,
-    airflow_image,
     fused_image_tag,
     team_image,
 )
@@ -108,7 +107,7 @@ def _template_values(settings: Settings, team: Team) -> dict[str, Any]:
         "business_image": team.business_image,
         "tag": team_image(settings, team),
         "tag_from_config": team.image is not None,
-        "dags_image": airflow_image(settings) if settings.airflow.dag_source == "image" else None,
+        "dags_image": settings.airflow.image if settings.airflow.dag_source == "image" else None,
         "airflow_version": airflow_version,
         "requirements": requirements(airflow_version),
         "constraints_url_pattern": default_constraints_url("<python X.Y>", airflow_version),
@@ -215,7 +214,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     contexts = build_contexts(settings)
     if not contexts:
         print(f"stack {args.stack}: no team has a businessImage; nothing to build "
-              f"(teams run {airflow_image(settings)} or their own `image`)")
+              f"(teams run {settings.airflow.image} or their own `image`)")
         return 0
     for context, directory in zip(contexts, write_contexts(contexts, args.out)):
         print(f"{context.team}\t{directory}\t{context.tag}")
