@@ -39,3 +39,28 @@ def test_chart_is_the_one_the_schema_describes(reference):
     assert versions.TESTED_AIRFLOW_RELEASES.get(app_version) == versions.AIRFLOW_CHART_VERSION
     assert versions.AIRFLOW_VERSION.split(".")[:2] == app_version.split(".")[:2]
     assert versions.TESTED_AIRFLOW_RELEASES[versions.AIRFLOW_VERSION] == versions.AIRFLOW_CHART_VERSION
+
+
+def test_the_provider_plugin_serves_the_pinned_sdk():
+    """The plugin tools.sh builds reports a version at least the SDK's: the engine then stays quiet
+    (it warned on every `pulumi up` while the SDK was 4.32.0 and the plugin 4.25.0-alpha)."""
+    import pytest
+
+    from repo_tools import local_cluster
+
+    plugin = local_cluster.tool("pulumi-resource-kubernetes")
+    if plugin is None:
+        pytest.skip("pulumi-resource-kubernetes not built (make setup)")
+    assert local_cluster.provider_mismatch() is None
+
+
+def test_an_older_plugin_stops_setup_in_one_line(monkeypatch, tmp_path):
+    from repo_tools import local_cluster
+
+    plugin = tmp_path / "pulumi-resource-kubernetes"
+    plugin.write_text("")
+    monkeypatch.setattr(local_cluster, "tool", lambda name: str(plugin))
+    monkeypatch.setattr(local_cluster, "provider_plugin_version", lambda path: "4.20.0")
+    problem = local_cluster.provider_mismatch()
+    assert problem is not None and "\n" not in problem
+    assert f"reports 4.20.0, older than the pulumi-kubernetes SDK {versions.PYTHON_PACKAGES['pulumi-kubernetes']}" in problem
