@@ -16,16 +16,12 @@ from typing import Any, Mapping, Optional
 from airflow_kit import names
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import DNS_LABEL, ConfigError, Section, did_you_mean
+from airflow_kit_platform.model.backends import BACKENDS
 from airflow_kit_platform.model.names import cluster_name
 from airflow_kit_platform.model.teams import Team, TeamTree, read_teams
 from airflow_kit_platform.quantities import format_quantity, parse_quantity
 
 KNOWN_EXECUTORS = ("CeleryExecutor", "KubernetesExecutor", "LocalExecutor")
-SCHEDULER_BACKENDS = ("default", "koordinator", "volcano", "ack")
-# The scheduler a task pod names unless `scheduler.schedulerName` says otherwise. ACK Pro runs
-# no koord-scheduler: its own kube-scheduler (`default-scheduler`) carries capacity scheduling.
-DEFAULT_SCHEDULER_NAMES = {"default": "default-scheduler", "koordinator": "koord-scheduler",
-                           "volcano": "volcano", "ack": "default-scheduler"}
 # Who owns the cluster's one ElasticQuotaTree on ACK: the kit, or the cluster admin (then the
 # kit exports its subtree to merge).
 QUOTA_TREE_OWNERS = ("kit", "admin")
@@ -50,10 +46,6 @@ IMAGE_REFERENCE = re.compile(r"^[a-z0-9]([-a-z0-9._:]*[a-z0-9])?(/[a-z0-9._-]+)*
 GIT_SYNC_PERIOD = re.compile(r"^[0-9]+(s|m|h)$")
 STORAGE_CLASS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 SCHEDULER_NAME = STORAGE_CLASS_NAME  # the same DNS-subdomain shape
-# How long a task may wait for its team's quota before Airflow gives up on it
-# (`scheduler.maxQueueWait`). Batch schedulers hold pods Pending by design, for hours;
-# kube-scheduler holds them only while no node fits.
-DEFAULT_MAX_QUEUE_WAIT = {"default": "30m", "koordinator": "6h", "volcano": "6h", "ack": "6h"}
 MIN_QUEUE_WAIT_SECONDS = 30
 # Retries a task of a team whose pods can be preempted gets unless it says otherwise.
 PREEMPTIBLE_TASK_RETRIES = 2
@@ -201,14 +193,10 @@ class QuotaTree:
     root: Mapping[str, str] = field(default_factory=dict)  # empty: the kit's subtree's max
 
 
-# Backends whose chart the kit installs unless `scheduler.install: false` (an existing install).
-INSTALLED_BACKENDS = ("koordinator", "volcano")
-
-
 @dataclass(frozen=True)
 class SchedulerSettings:
     backend: str = "default"
-    install: bool = False  # the loader's default: backend in INSTALLED_BACKENDS
+    install: bool = False  # the loader's default: the backend's `installs_chart` (model/backends.py)
     chart_version: Optional[str] = None
     image_registry: Optional[str] = None
     load_aware: LoadAware = field(default_factory=LoadAware)
@@ -227,7 +215,7 @@ class SchedulerSettings:
     @property
     def scheduler_name(self) -> str:
         """The scheduler every task and Job pod names."""
-        return self.scheduler_name_override or DEFAULT_SCHEDULER_NAMES[self.backend]
+        return self.scheduler_name_override or BACKENDS[self.backend].scheduler_name
 
 
 @dataclass(frozen=True)
@@ -480,8 +468,8 @@ def _percent(section: Section, name: str, default: int) -> int:
 
 
 def _scheduler(section: Section) -> SchedulerSettings:
-    backend = section.choice("backend", SCHEDULER_BACKENDS, SchedulerSettings.backend)
-    install = section.boolean("install", backend in INSTALLED_BACKENDS)
+    backend = section.choice("backend", tuple(BACKENDS), SchedulerSettings.backend)
+    install = section.boolean("install", BACKENDS[backend].installs_chart)
     chart_version = section.string("chartVersion", None)
     image_registry = section.string("imageRegistry", None)
     if backend == "koordinator" and install and image_registry is None:
@@ -530,7 +518,7 @@ def _scheduler(section: Section) -> SchedulerSettings:
         load_aware=load_aware, overcommit=overcommit,
         deschedule_low_node_load=section.boolean("descheduleLowNodeLoad", SchedulerSettings.deschedule_low_node_load),
         retain_queues=section.boolean("retainQueues", SchedulerSettings.retain_queues),
-        max_queue_wait_seconds=section.duration("maxQueueWait", DEFAULT_MAX_QUEUE_WAIT[backend],
+        max_queue_wait_seconds=section.duration("maxQueueWait", BACKENDS[backend].max_queue_wait,
                                                 minimum_seconds=MIN_QUEUE_WAIT_SECONDS),
         reclaim_delay_seconds=section.duration("reclaimDelay", f"{SchedulerSettings.reclaim_delay_seconds}s"),
         scheduler_name_override=section.string("schedulerName", None, pattern=SCHEDULER_NAME,

@@ -21,21 +21,39 @@ from typing import Iterable, Optional
 import requests
 import yaml
 
-from bench import workload
 from airflow_kit_platform import versions
+from airflow_kit_platform.model.backends import BACKENDS as SCHEDULER_FACTS
 from airflow_kit_platform.scheduling import koordinator, volcano
 from airflow_kit_platform.scheduling.backend import PodMarks
 from airflow_kit_platform.settings import load_settings
 from airflow_kit_platform.workloads.pod_templates import render_pod_templates, template_file_name
-from repo_tools.harness import TOOLS, LocalCluster, Missing, PulumiProject, missing_tools, reference_path, tool, toolchain_env
-from repo_tools.schedulers import (KOORD_PRIORITY_CLASSES, SECRETS, Scheduler, configmap_data, deployment_flags,
-                                   dra_stub_crds, free_port, helm_render, koord_scheduler_config)
+from bench import workload
+from repo_tools.harness import (
+    TOOLS,
+    LocalCluster,
+    Missing,
+    PulumiProject,
+    missing_tools,
+    reference_path,
+    tool,
+    toolchain_env,
+)
+from repo_tools.schedulers import (
+    KOORD_PRIORITY_CLASSES,
+    SECRETS,
+    Scheduler,
+    configmap_data,
+    deployment_flags,
+    dra_stub_crds,
+    free_port,
+    helm_render,
+    koord_scheduler_config,
+)
 
 BACKENDS = ("default", "koordinator", "volcano")
 SCHEDULER_TOOLS = {"default": ("kube-scheduler",), "koordinator": ("koord-scheduler",),
                    "volcano": ("vc-scheduler", "vc-controller-manager")}
 CRD_FOLDERS = {"default": (), "koordinator": ("koordinator",), "volcano": ("volcano",)}
-STOCK_SCHEDULER_NAMES = {"default": "default-scheduler", "koordinator": "koord-scheduler", "volcano": "volcano"}
 # kwok ends a benchmark task after its runtime annotation (delay == jitter: exactly that long;
 # kwok's shipped pod-complete stage only matches Job-owned pods).
 TASK_COMPLETE_STAGE = {
@@ -185,7 +203,7 @@ def crds(backend: str) -> list[dict]:
 def stock_templates(config: dict, backend: str) -> dict[str, dict]:
     """The kit's team templates with none of its scheduling marks: only the scheduler's name."""
     settings = load_settings("bench-stock", {**config, "namespace": workload.STOCK_NAMESPACE})
-    marks = {team.name: PodMarks(scheduler_name=STOCK_SCHEDULER_NAMES[backend]) for team in settings.teams.leaves()}
+    marks = {team.name: PodMarks(scheduler_name=SCHEDULER_FACTS[backend].scheduler_name) for team in settings.teams.leaves()}
     files = render_pod_templates(settings, marks)
     return {team.name: yaml.safe_load(files[template_file_name(team.name)]) for team in settings.teams.leaves()}
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from airflow_kit_platform.model.backends import BACKENDS
 from airflow_kit_platform.model.names import PART_OF_LABELS, TEAM_LABEL, cluster_name, part_of
 from airflow_kit_platform.model.teams import PRIORITY_VALUES, Team, TeamTree
 from airflow_kit_platform.quantities import sum_quantities
@@ -43,7 +44,7 @@ from airflow_kit_platform.scheduling.backend import PodMarks, SchedulingPlan
 from airflow_kit_platform.settings import Settings
 
 BACKEND = "default"
-SCHEDULER_NAME = "default-scheduler"
+SCHEDULER_NAME = BACKENDS[BACKEND].scheduler_name
 RESOURCE_QUOTA_NAME = "airflow-kit-tasks"
 LIMIT_RANGE_NAME = "airflow-kit-task-defaults"
 DEFAULT_PUBLISH_RETRIES = 3

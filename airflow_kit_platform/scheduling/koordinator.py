@@ -50,6 +50,7 @@ from typing import Any
 
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import ConfigError
+from airflow_kit_platform.model.backends import BACKENDS
 from airflow_kit_platform.model.names import (
     CHART_OVERRIDE_ANNOTATION,
     EXECUTOR_POD_LABEL,
@@ -63,7 +64,7 @@ from airflow_kit_platform.scheduling.backend import ChartSpec, PodMarks, Schedul
 from airflow_kit_platform.settings import Settings
 
 BACKEND = "koordinator"
-SCHEDULER_NAME = "koord-scheduler"
+SCHEDULER_NAME = BACKENDS[BACKEND].scheduler_name
 RELEASE = "koordinator"
 SYSTEM_NAMESPACE = "koordinator-system"
 QUOTA_API_VERSION = "scheduling.sigs.k8s.io/v1alpha1"

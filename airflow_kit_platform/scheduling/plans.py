@@ -2,8 +2,8 @@
 
 A backend is a module with `plan(settings) -> SchedulingPlan` and
 `notes(settings) -> tuple[str, ...]` (what the kit could not do for this stack and the
-operator should know). Adding a backend is one module plus one entry in BACKENDS (and
-its name in settings.SCHEDULER_BACKENDS; a test keeps the two equal).
+operator should know). Adding a backend is one module plus one entry in BACKEND_MODULES and
+its row in the table of backends (airflow_kit_platform/model/backends.py; a test keeps the two equal).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from airflow_kit_platform.settings import Settings
 # Custom resources that stand for one team's share (what other layers call its queue).
 QUEUE_KINDS = ("Queue", "ElasticQuota", "ElasticQuotaTree")
 
-BACKENDS: dict[str, ModuleType] = {
+BACKEND_MODULES: dict[str, ModuleType] = {
     "default": default,
     "koordinator": koordinator,
     "volcano": volcano,
@@ -31,10 +31,10 @@ BACKENDS: dict[str, ModuleType] = {
 
 def backend_module(settings: Settings) -> ModuleType:
     try:
-        return BACKENDS[settings.scheduler.backend]
+        return BACKEND_MODULES[settings.scheduler.backend]
     except KeyError:  # settings validates the name; this guards a backend added there only
         raise ValueError(f"no scheduling backend module for {settings.scheduler.backend!r}; "
-                         f"known: {', '.join(BACKENDS)}") from None
+                         f"known: {', '.join(BACKEND_MODULES)}") from None
 
 
 def scheduling_plan(settings: Settings) -> SchedulingPlan:

@@ -45,6 +45,7 @@ from typing import Any
 
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import ConfigError
+from airflow_kit_platform.model.backends import BACKENDS
 from airflow_kit_platform.model.names import TEAM_LABEL, cluster_name, part_of
 from airflow_kit_platform.model.teams import Team
 from airflow_kit_platform.quantities import parse_quantity
@@ -53,7 +54,7 @@ from airflow_kit_platform.scheduling.default import priority_class_name, priorit
 from airflow_kit_platform.settings import Settings
 
 BACKEND = "volcano"
-SCHEDULER_NAME = "volcano"
+SCHEDULER_NAME = BACKENDS[BACKEND].scheduler_name
 RELEASE = "volcano"
 SYSTEM_NAMESPACE = "volcano-system"
 QUEUE_API_VERSION = "scheduling.volcano.sh/v1beta1"

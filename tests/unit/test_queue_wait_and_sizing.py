@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_kit_platform.airflow.values import POD_START_MARGIN_SECONDS, airflow_config
-from airflow_kit_platform.settings import DEFAULT_MAX_QUEUE_WAIT, PREEMPTIBLE_TASK_RETRIES, load_settings
+from airflow_kit_platform.model.backends import BACKENDS
+from airflow_kit_platform.settings import PREEMPTIBLE_TASK_RETRIES, load_settings
 from tests.support.stacks import STACKS, required_secrets, stack_file_config
 
 
@@ -51,7 +52,7 @@ def test_default_wait_per_backend(backend, expected_seconds):
         scheduler["loadAware"] = {"enabled": False}
     settings = settings_of("local", scheduler=scheduler)
     assert settings.scheduler.max_queue_wait_seconds == expected_seconds
-    assert DEFAULT_MAX_QUEUE_WAIT[backend] in ("30m", "6h")
+    assert BACKENDS[backend].max_queue_wait in ("30m", "6h")
 
 
 def test_a_short_wait_for_tests_is_honoured():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from airflow_kit_platform import settings as settings_module
+from airflow_kit_platform.model.backends import BACKENDS
 from airflow_kit_platform.model.names import TEAM_LABEL
-from airflow_kit_platform.scheduling.plans import BACKENDS, scheduling_notes, scheduling_plan
+from airflow_kit_platform.scheduling.plans import BACKEND_MODULES, scheduling_notes, scheduling_plan
 from tests.support.scheduling_stacks import STYLES, settings_for
 
 VOLCANO_GROUPS = ("volcano.sh",)
@@ -24,9 +24,10 @@ def _any_in(groups: set[str], families) -> bool:
 
 
 def test_every_backend_setting_has_a_module():
-    assert set(BACKENDS) == set(settings_module.SCHEDULER_BACKENDS)
-    for module in BACKENDS.values():
+    assert set(BACKEND_MODULES) == set(BACKENDS)
+    for name, module in BACKEND_MODULES.items():
         assert callable(module.plan) and callable(module.notes)
+        assert module.BACKEND == name
 
 
 def test_dispatch_by_backend(style):
