@@ -12,23 +12,25 @@ from typing import Any, Mapping, Optional, Union
 import pulumi
 import pulumi_kubernetes as k8s
 
-from airflow_kit_platform.airflow.release import AirflowRelease
 from airflow_kit_platform.airflow.chart_names import SecretNames
+from airflow_kit_platform.airflow.release import AirflowRelease
 from airflow_kit_platform.airflow.values import ADMIN_PASSWORD_KEY, ADMIN_USER, build_values
-from airflow_kit_platform.k8s_objects import create_chart, create_object
-from airflow_kit_platform.keda import keda_chart
-from airflow_kit_platform.queueing.plans import queue_plan
-from airflow_kit_platform.queueing.layer import QueueLayer
-from airflow_kit_platform.scheduling.layer import SchedulingLayer
-from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.args import PlatformArgs
 from airflow_kit_platform.config_reader import ConfigError, did_you_mean
+from airflow_kit_platform.k8s_objects import create_chart, create_object
+from airflow_kit_platform.keda import keda_chart
+from airflow_kit_platform.queueing.layer import QueueLayer
+from airflow_kit_platform.queueing.plans import queue_plan
+from airflow_kit_platform.scheduling.layer import SchedulingLayer
+from airflow_kit_platform.scheduling.plans import scheduling_outputs, scheduling_plan
 from airflow_kit_platform.settings import SECRET_KEYS, Settings, load_settings
-from airflow_kit_platform.workloads.pod_templates import (default_pod_template_text, pod_templates_configmap,
-                                                render_pod_templates)
-from airflow_kit_platform.workloads.pools import PoolsSync
 from airflow_kit_platform.workloads import team_namespaces
-from airflow_kit_platform.scheduling import ack
+from airflow_kit_platform.workloads.pod_templates import (
+    default_pod_template_text,
+    pod_templates_configmap,
+    render_pod_templates,
+)
+from airflow_kit_platform.workloads.pools import PoolsSync
 
 
 def resolve(args: Union[PlatformArgs, Settings],
@@ -141,9 +143,7 @@ class Platform(pulumi.ComponentResource):
             "podTemplates": sorted(files),
             "taskNamespaces": self.task_namespaces,
         }
-        if settings.scheduler.backend == "ack":
-            # What to merge into the cluster's tree when its admin owns it (also written to a file).
-            self.outputs["quotaSubtree"] = ack.quota_subtree(settings)
+        self.outputs.update(scheduling_outputs(settings))
         # `pulumi stack output adminPassword --show-secrets`.
         self.outputs["adminUser"] = self.admin_user
         self.outputs["adminPassword"] = self.admin_password

@@ -311,3 +311,8 @@ def notes(settings: Settings) -> tuple[str, ...]:
 def subtree_file(settings: Settings) -> str:
     """Where the kit writes its subtree for the cluster admin (relative to the project)."""
     return f"exports/{settings.stack}-elasticquotatree-subtree.yaml"
+
+
+def outputs(settings: Settings) -> dict[str, Any]:
+    """What to merge into the cluster's tree when its admin owns it (also written to a file)."""
+    return {"quotaSubtree": quota_subtree(settings)}

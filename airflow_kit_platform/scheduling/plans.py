@@ -1,8 +1,8 @@
 """Pick the scheduling backend of a stack: `scheduler.backend` -> that module's plan.
 
-A backend is a module with `plan(settings) -> SchedulingPlan` and
+A backend is a module with `plan(settings) -> SchedulingPlan`,
 `notes(settings) -> tuple[str, ...]` (what the kit could not do for this stack and the
-operator should know). Adding a backend is one module plus one entry in BACKEND_MODULES and
+operator should know) and `outputs(settings) -> dict` (its own stack outputs). Adding a backend is one module plus one entry in BACKEND_MODULES and
 its row in the table of backends (airflow_kit_platform/model/backends.py; a test keeps the two equal).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from types import ModuleType
-from typing import Mapping
+from typing import Any, Mapping
 
 from airflow_kit_platform.model.names import TEAM_LABEL
 from airflow_kit_platform.passthrough import merge_under
@@ -54,6 +54,11 @@ def scheduling_plan(settings: Settings) -> SchedulingPlan:
 
 def scheduling_notes(settings: Settings) -> tuple[str, ...]:
     return tuple(backend_module(settings).notes(settings))
+
+
+def scheduling_outputs(settings: Settings) -> dict[str, Any]:
+    """The backend's own stack outputs (ACK: the quota subtree for the tree's admin)."""
+    return backend_module(settings).outputs(settings)
 
 
 def with_quota_labels(plan: SchedulingPlan, labels: Mapping[str, Mapping[str, str]]) -> SchedulingPlan:
