@@ -9,8 +9,8 @@
 #   4. when no kube context answers: the kit's local node (needs root): its Debian packages,
 #      its tools (control plane, kubelet, kube-proxy, CoreDNS, volume provisioner) and the
 #      stack local-node's images (scripts/images.sh), built side by side.
-# Builds are cached in ~/.cache/airflow-kit: a cold machine takes ~20 min (Go builds), a warm
-# one about a minute. Each step prints its time.
+# Builds are cached in ~/.cache/airflow-kit: a cold machine takes ~21 min (the Go builds; the
+# Kubernetes provider plugin is half of it), a warm one about a minute. Each step prints its time.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -60,7 +60,7 @@ if [ "$node" = yes ]; then
 fi
 if [ -n "$tool_sets" ]; then
   echo "setup: tool sets ${tool_sets//,/ } (scripts/toolsets.txt): $(scripts/tools.sh --list "$tool_sets" | paste -sd' ')"
-  echo "setup: built from Go modules, cached in ~/.cache/airflow-kit (cold: ~30 min; logs: .tools/logs/)"
+  echo "setup: built from Go modules, cached in ~/.cache/airflow-kit (cold: ~20 min; logs: .tools/logs/)"
   scripts/tools.sh --set "$tool_sets"
   step "tools ready in .tools/bin"
 fi
