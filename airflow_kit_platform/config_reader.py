@@ -12,8 +12,6 @@ import difflib
 import re
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-import pulumi
-
 from airflow_kit_platform.quantities import canonical, parse_quantity
 
 PROJECT = "airflow-kit"
@@ -23,9 +21,9 @@ DURATION = re.compile(r"^([0-9]+)(s|m|h)?$")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
-class ConfigError(pulumi.RunError):
-    """Bad stack config: raised before any resource is created. A RunError, so Pulumi prints the
-    one line without a traceback when a program lets it through."""
+class ConfigError(ValueError):
+    """Bad stack config, raised by the pure layer before any resource is created. The Pulumi layer
+    (program.run, Platform) turns it into a pulumi.RunError: one line, no traceback."""
 
     def __init__(self, stack: str, key: str, value: Any, allowed: str):
         self.stack, self.key, self.value, self.allowed = stack, key, value, allowed

@@ -55,19 +55,22 @@ class Platform(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: Union[PlatformArgs, Settings], opts: Optional[pulumi.ResourceOptions] = None,
                  *, given_secrets: Optional[Mapping[str, Optional[pulumi.Output]]] = None):
-        settings, given_secrets = resolve(args, given_secrets)
         # Every pure plan first, before this component registers: a rule only a backend, the
         # queue layer or the pod templates know (a reserved queue or quota name) stops the
-        # program with nothing created (program.run turns its ConfigError into one line).
-        plan = scheduling_plan(settings)
-        queues = queue_plan(settings, plan)
-        keda = keda_chart(settings)
-        files = render_pod_templates(settings, plan.pod_marks)
-        configmap = pod_templates_configmap(settings, files)
-        default_template = default_pod_template_text(settings, plan.pod_marks)
-        airflow_values = build_values(settings, pod_template=default_template,
-                                      extra_config=plan.airflow_config,
-                                      pod_templates_configmap=configmap["metadata"]["name"])
+        # program with nothing created, in one line (a RunError: Pulumi prints no traceback).
+        try:
+            settings, given_secrets = resolve(args, given_secrets)
+            plan = scheduling_plan(settings)
+            queues = queue_plan(settings, plan)
+            keda = keda_chart(settings)
+            files = render_pod_templates(settings, plan.pod_marks)
+            configmap = pod_templates_configmap(settings, files)
+            default_template = default_pod_template_text(settings, plan.pod_marks)
+            airflow_values = build_values(settings, pod_template=default_template,
+                                          extra_config=plan.airflow_config,
+                                          pod_templates_configmap=configmap["metadata"]["name"])
+        except ConfigError as error:
+            raise pulumi.RunError(str(error)) from None
 
         super().__init__("airflow-kit:index:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)

@@ -6,15 +6,23 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from airflow_kit_platform import (AirflowArgs, ConfigError, ConcurrencyArgs, PlatformArgs, SchedulerArgs,
-                                  TaskResourcesArgs, TeamArgs)
+from airflow_kit_platform import (
+    AirflowArgs,
+    ConcurrencyArgs,
+    ConfigError,
+    PlatformArgs,
+    SchedulerArgs,
+    TaskResourcesArgs,
+    TeamArgs,
+)
 from airflow_kit_platform.airflow.values import build_values
-from airflow_kit_platform.args import PlatformArgs as ArgsClass, fields_help
+from airflow_kit_platform.args import PlatformArgs as ArgsClass
+from airflow_kit_platform.args import fields_help
 from airflow_kit_platform.quantities import parse_quantity
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.settings import load_settings
-from tests.support.stacks import stack_file_config
 from tests.support.pulumi_harness import RecordingMocks
+from tests.support.stacks import stack_file_config
 
 TEAM = TeamArgs(name="etl", min={"cpu": "2", "memory": "4Gi"}, max={"cpu": "4", "memory": "8Gi"},
                 task_resources=TaskResourcesArgs(cpu="250m", memory="512Mi"), pool_slots=8)
@@ -73,7 +81,7 @@ def run_component(args, opts_of=lambda: None):
 
     try:
         program()
-    except ConfigError as error:
+    except pulumi.RunError as error:  # what Pulumi prints as one line, no traceback
         result["error"] = error
     return mocks.resources, result
 
@@ -98,6 +106,7 @@ def test_a_program_with_an_explicit_provider_gets_every_kubernetes_object_throug
 def test_bad_args_stop_the_component_before_any_resource():
     resources, result = run_component(PlatformArgs(teams=[TEAM], airflow=AirflowArgs(executors=["CeleryExecuter"])))
     assert "did you mean 'CeleryExecutor'" in str(result["error"]) and resources == []
+    assert "\n" not in str(result["error"])
     resources, result = run_component(PlatformArgs(teams=[TEAM], secrets={"adminPasword": "x"}))
     assert "secrets.adminPasword" in str(result["error"]) and "did you mean 'adminPassword'" in str(result["error"])
     assert resources == []
