@@ -3,6 +3,7 @@
 #
 #   scripts/images.sh build [--stack STACK]        build what is missing (default stack local-node)
 #   scripts/images.sh load --address SOCK [--stack STACK]   import them into a containerd
+#   scripts/images.sh refs [--stack STACK]          the image references the stack runs (no build)
 #
 # Each image is kept as an OCI archive in ${AIRFLOW_KIT_CACHE:-~/.cache/airflow-kit}/images,
 # named by the hash of everything that goes into it (its recipe, the pinned versions, the base
@@ -24,7 +25,7 @@ ARCHIVES=$CACHE/images
 KIT_PYTHON=${AIRFLOW_KIT_PYTHON:-$REPO/.venv/bin/python}
 HOST_CA=${AIRFLOW_KIT_HOST_CA:-/etc/ssl/certs/ca-certificates.crt}
 
-usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 # shellcheck source=scripts/processes.sh
 . "$REPO/scripts/processes.sh"
 [ -x "$KIT_PYTHON" ] || die "no $KIT_PYTHON: run 'make setup' first (it creates the venv)"
@@ -63,11 +64,11 @@ stack_images() {
 import sys
 sys.path.insert(0, sys.argv[1])
 from airflow_kit_platform.workloads.worker_image import load_stack_settings
-from airflow_kit_platform.workloads.pod_templates import airflow_image
+
 settings = load_stack_settings(sys.argv[2])
 images = settings.images
 print("STACK_AIRFLOW_VERSION=" + settings.airflow.version)
-print("AIRFLOW_REF=" + airflow_image(settings))
+print("AIRFLOW_REF=" + settings.airflow.image)
 print("POSTGRES_REF=" + (images.postgres or ""))
 print("REDIS_REF=" + (images.redis or ""))
 business = sorted({team.business_image for team in settings.teams.leaves() if team.business_image})
@@ -261,5 +262,6 @@ cmd_load() {
 case "$CMD" in
   build) cmd_build ;;
   load) cmd_load ;;
+  refs) stack_images ;;
   *) usage 2 ;;
 esac

@@ -12,7 +12,7 @@ from airflow_kit_platform.airflow import values as chart_values
 from airflow_kit_platform.airflow.chart_names import LOGS_VOLUME_CLAIM, SecretNames
 from airflow_kit_platform.settings import SECRET_KEYS, load_settings
 from airflow_kit_platform.workloads import pod_templates as pt
-from tests.support.stacks import stack_file_config
+from tests.support.stacks import REPO, STACKS, stack_file_config
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +93,22 @@ def test_team_pods_get_no_database_or_fernet_key_unless_the_team_asks(local_node
     opted_in = dataclasses.replace(team, metadata_access=True)
     env = {e["name"] for e in pt.build_pod_template(local_node, opted_in, marks, False)["spec"]["containers"][0]["env"]}
     assert {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__FERNET_KEY"} <= env
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_image_script_reads_each_stacks_references(stack):
+    """scripts/images.sh asks the kit which images a stack runs (Python inside the script): a
+    renamed helper broke `make up` at the node's start while every Python test passed."""
+    import os
+    import subprocess
+    import sys
+
+    from airflow_kit_platform.workloads.worker_image import load_stack_settings
+
+    result = subprocess.run([str(REPO / "scripts" / "images.sh"), "refs", "--stack", stack], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "AIRFLOW_KIT_PYTHON": sys.executable})
+    assert result.returncode == 0, result.stderr[-2000:]
+    refs = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    settings = load_stack_settings(stack)
+    assert refs["AIRFLOW_REF"] == settings.airflow.image
+    assert refs["STACK_AIRFLOW_VERSION"] == settings.airflow.version
