@@ -11,7 +11,7 @@
 # every built tool in <cache>/store. A tool is skipped when <bin>/<tool> exists and its stamp
 # (<tools>/stamps/<tool>) records the wanted version; else it is copied from the store (a
 # fresh clone with a warm cache takes seconds); else a tool already on PATH at the wanted
-# version is symlinked; else it is built (all of them: ~18 min on 2 cores). --jobs N runs
+# version is symlinked; else it is built (all of them: ~28 min on 2 cores). --jobs N runs
 # N builds at once (default 1: go build already keeps both cores busy; 2 measured no
 # faster, 18m06s vs 18m07s, and needs more memory). A failing tool does not stop
 # the others: the script ends non-zero listing the failures; <tools>/status.txt has one
