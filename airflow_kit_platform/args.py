@@ -2,7 +2,7 @@
 
 Every class mirrors one block of a stack file (`stacks/Pulumi.<stack>.yaml`): a field
 `max_active_tasks_per_dag` is the stack key `maxActiveTasksPerDag`. A field left at None takes the
-kit's default, which lives in one place (airflow_kit_platform/settings.py) and is named in the
+kit's default, which lives in one place (airflow_kit_platform/settings/) and is named in the
 field's doc. `PlatformArgs.to_config()` turns the arguments into the stack-file mapping, which the
 one validator (`settings.load_settings`) checks: a Python program gets exactly the errors a stack
 file gets (one line naming the stack, the key and what is allowed), before any resource exists.
