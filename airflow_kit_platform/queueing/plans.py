@@ -1,46 +1,6 @@
 """The job queue for Job tasks (koord-queue / ACK kube-queue), as plain data.
 
-Neither queue holds bare pods: they hold `batch/v1` Jobs created with `spec.suspend: true`
-and unsuspend one when its team's quota has room (FACTS.md). So the queue only concerns
-Job tasks (`QueuedKubernetesJobOperator`); KubernetesExecutor pods go straight to the
-scheduler and its quota. `queue_plan` turns the settings and the scheduling plan into:
-
-* `charts`: koord-queue's own chart (chart `koord-queue` from the Koordinator chart repo),
-  only for `queue.backend: koord-queue` with `queue.install` (false: an existing install).
-  The values pin the two switches the kit relies on even if the chart's defaults move:
-  ElasticQuotaV2 mode (`controller.queueGroupPlugin: elasticquotav2`, and the plugin list
-  in `pluginConfigs` that the 1.8.0 templates actually render into the controller's
-  config) and the batch/v1 Job extension (`extension.batchjob.enable`). The chart hardcodes
-  its namespace `koord-queue` in every template, so the release lives there.
-* `job_marks`: per leaf team, what a Job (and its pods) must carry to join the team's queue:
-  the team's pod marks from the scheduling plan plus the label
-  `quota.scheduling.koordinator.sh/name: <namespace>-<team>` (the team's quota, which the
-  Koordinator backend already puts on pods; it is added here so the queue never depends on that).
-* `quota_labels`: per team, labels for the team's ElasticQuota (an object of the scheduling
-  layer, which merges them): `koord-queue/queue-policy`.
-
-Queue objects: the kit creates NONE. With ElasticQuotaV2, koord-queue creates one `Queue`
-(scheduling.x-k8s.io/v1alpha1, namespace `koord-queue`) per ElasticQuota, with the quota's
-name, and keeps it in step with the quota: its `spec.queuePolicy` comes from the quota's
-label `koord-queue/queue-policy`, and the quota's `koord-queue/*` annotations are copied
-onto it. A Queue of the same name created by the kit would either fail (already exists) or
-be rewritten by the controller on every sync, and `pulumi up` would fight it forever. The
-"one queue per team" of the issue is therefore met by the team tree itself (one quota per
-team, hence one Queue per team), and the per-team queue settings travel as quota labels.
-The Queue CRD would accept an explicit object (`spec.queuePolicy`, `priority`,
-`priorityClassName` are all plain fields), so nothing in the schema forbids it; the
-controller's ownership does.
-
-Queue policy: `Priority` for every team (koord-queue's default, written down so it shows on
-the quota): within a team's queue, Jobs are ordered by their pods' `priorityClassName`
-(the team's tier), then by creation time, and a Job that does not fit does not block the
-smaller ones behind it. `Block` (strict head-of-line) would let one big Job starve a team.
-
-`ack`: ACK's managed kube-queue is already installed (no chart). In ACK's tree mode
-(`queueGroupPlugin: elasticquota`, one ElasticQuotaTree in kube-system) a Job is mapped to a
-quota by its namespace, not by label; the kit still puts the same marks on Jobs, which are
-right for ACK clusters running the ElasticQuotaV2 flavour and harmless otherwise. The
-quota-policy labels do not apply there (the tree is ACK's object), so none are planned.
+The design and why: docs/job-queues.md.
 """
 
 from __future__ import annotations

@@ -1,35 +1,6 @@
 """The ACK backend: Alibaba Cloud ACK Pro's own scheduler with its managed add-ons.
 
-ACK Pro runs no koord-scheduler. ack-koordinator is koord-manager, koord-descheduler and
-koordlet; pods are placed by ACK's kube-scheduler (`default-scheduler`) with its capacity
-scheduling and load-aware plugins. So nothing Koordinator-only (ElasticQuota objects,
-ClusterColocationProfiles, the koord-scheduler name) is planned here.
-
-What the plan holds:
-- ONE `ElasticQuotaTree` (scheduling.sigs.k8s.io/v1beta1, `kube-system`, ACK allows one per
-  cluster): `root` (min == max: `scheduler.quotaTree.root`, else the kit's subtree's max)
-  -> a node named after the stack's namespace (min: its top-level teams' mins added up, max:
-  the largest of their maxes) -> one node per team, named `<namespace>-<team>`. A leaf lists
-  its team's namespace: ACK charges a pod to the leaf that lists the pod's namespace, so every
-  leaf team runs in a namespace of its own (`Settings.task_namespace`). With
-  `scheduler.quotaTree.owner: admin` the cluster admin owns the tree: the kit creates none
-  and exports its subtree instead (`quota_subtree`, a stack output and a file).
-- Pod marks: `default-scheduler` (or `scheduler.schedulerName`), the team's namespace (set by
-  plans.scheduling_plan for every backend with `teamNamespaces`); LS
-  teams the kit's `<namespace>-<tier>` PriorityClasses (created here; they may preempt: ACK
-  takes borrowed capacity back by preemption from the pod below its min); overcommit teams
-  (with `scheduler.overcommit.enabled`) run as BE: label `koordinator.sh/qosClass: BE`,
-  priority `koord-batch` (`koord-free` for the free tier; ack-koordinator's classes) and
-  their requests and limits as `kubernetes.io/batch-cpu` (millicores) and
-  `kubernetes.io/batch-memory`, never together with cpu/memory.
-- Colocation: ACK reads it from `kube-system/ack-slo-config` (`colocation-config`), a
-  ConfigMap the add-on owns. With `scheduler.overcommit.manageSloConfig: true` the kit applies
-  a ConfigMapPatch of that one key (its field manager names the stack); otherwise `notes()`
-  prints the exact `kubectl patch`.
-- Local disks: `localDisk.createStorageClass: true` creates the CSI local plugin's LVM
-  StorageClass (`localplugin.csi.alibabacloud.com`, WaitForFirstConsumer).
-- What only the console sets (load-aware thresholds are kube-scheduler add-on parameters,
-  `loadAwareThreshold` / `loadAwareResourceWeight`) is said by `notes()`.
+The design and why: docs/backend-ack.md.
 """
 
 from __future__ import annotations

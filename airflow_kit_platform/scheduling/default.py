@@ -1,35 +1,6 @@
 """The default backend: kube-scheduler places task pods; plain Kubernetes bounds them.
 
-kube-scheduler has no notion of teams, queues or borrowing, so the team tree can only be
-enforced as a whole: one ResourceQuota caps what all task pods of the Airflow namespace
-request together, and pods it refuses are re-submitted by KubernetesExecutor
-(`task_publish_max_retries`). Per-team shares are kept by Airflow's team pools.
-
-Decisions (each one has a test):
-- ResourceQuota `airflow-kit-tasks`: `requests.<resource>` = the sum of the top-level
-  teams' `max`. A parent's `max` bounds its whole subtree, so the top level is the
-  tightest ceiling the tree states; the sum of the leaves' `max` would overstate it
-  whenever children may each burst up to their parent's ceiling. Only resources some
-  top-level team bounds are quota'd (a top-level team without e.g. a GPU max adds 0).
-- The quota counts task pods only: `scopeSelector` on the kit's PriorityClasses. A plain
-  ResourceQuota would also count the Airflow scheduler, API server, Celery workers and
-  the bundled database, which share the namespace, and starve them.
-- With `teamNamespaces`, each team's namespace gets the same pair for that team alone
-  (its max, its task requests): pods there escape the stack namespace's quota.
-- LimitRange `airflow-kit-task-defaults`: `defaultRequest` = the default team's task
-  requests, so a task whose `pod_override` replaced `resources` without a request is not
-  refused by the quota (FACTS: `resources` is replaced whole). No default *limits*: the
-  LimitRange applies to the whole namespace, and the default team's memory limit would
-  be imposed on Airflow components the chart leaves unlimited (and OOM-kill them).
-  Consequence to know: chart components without requests get these requests too.
-- PriorityClasses `<namespace>-<tier>` (values from teams.PRIORITY_VALUES) for the tiers
-  leaf teams use, with `preemptionPolicy: Never`: under kube-scheduler a task pod at 9000
-  would otherwise evict any lower-priority pod of the cluster, other tenants' included.
-  The value still orders the pending queue.
-- `[kubernetes_executor] task_publish_max_retries`: the stack's value when set (non-zero;
-  -1 retries forever), else DEFAULT_PUBLISH_RETRIES.
-
-The PriorityClass builder here is plain Kubernetes and is reused by the Volcano backend.
+The design and why: docs/backend-default.md.
 """
 
 from __future__ import annotations

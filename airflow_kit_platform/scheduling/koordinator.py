@@ -1,46 +1,6 @@
 """The Koordinator backend: koord-scheduler places task pods inside elastic team quotas.
 
-What the plan holds:
-- the `koordinator` chart (pinned in versions.py unless `scheduler.chartVersion`;
-  `imageRepositoryHost` from `scheduler.imageRegistry`), only when `scheduler.install`.
-  The chart renders its own `koordinator-system` Namespace, so the layer must not.
-- one ElasticQuota (scheduling.sigs.k8s.io/v1alpha1) per team, in the Airflow namespace, named
-  `<namespace>-<team>` (koord-scheduler keys quotas by name across namespaces):
-  `spec.min`/`spec.max` from the team; the tree through the labels
-  `quota.scheduling.koordinator.sh/parent` (omitted at the top: Koordinator defaults it
-  to `koordinator-root-quota`) and `.../is-parent`; the team's weight as the annotation
-  `quota.scheduling.koordinator.sh/shared-weight`, a JSON ResourceList (Koordinator reads
-  it with `GetSharedWeight` and defaults it to `max`): `{"cpu": "<w>", "memory": "<w>", ...}`
-  over the team's max resources, so siblings share idle capacity by weight.
-- pods pick their quota with the label `quota.scheduling.koordinator.sh/name: <namespace>-<team>`,
-  QoS with `koordinator.sh/qosClass` (LS; BE for overcommit teams), priority with
-  `koord-<tier>` (these PriorityClasses come with Koordinator; the kit does not create
-  them). Koordinator accepts BE only with batch or free priority, so an overcommit team
-  runs as `koord-batch` (`koord-free` when its tier is free), whatever its tier.
-- overcommit (`scheduler.overcommit.enabled` and teams with `overcommit: true`): a
-  ClusterColocationProfile (config.koordinator.sh/v1alpha1) per BE priority class in use,
-  selecting KubernetesExecutor pods (`kubernetes_executor: "True"`) of those teams (quota
-  label In [teams]) in the Airflow namespace, setting qosClass BE, the priority class and
-  `koord-scheduler`; the webhook then moves their requests to batch resources.
-
-Chart-owned configuration (load-aware thresholds, colocation, LowNodeLoad). Koordinator
-reads these from ConfigMaps that the chart itself renders and that chart 1.8.0 exposes no
-values for: `koord-scheduler-config` (LoadAwareScheduling args are hard-coded in the
-template: usageThresholds cpu 65/memory 95, estimatedScalingFactors 85/70, expiry 300s),
-`slo-controller-config` (`colocation-config`) and `koord-descheduler-config` (LowNodeLoad
-commented out). A second object of the same name would fight the chart's own resource
-(two Pulumi owners, the last apply wins, a chart upgrade silently reverts it), and a
-ConfigMapPatch has the same problem one step later. So the plan carries each as a
-*partial* ConfigMap annotated `airflow-kit/chart-override: koordinator`, and the layer
-merges it into the chart's rendered object with a Pulumi transform (one owner, the chart;
-only the keys the kit sets change; see layer.merge_config_text). Without the chart
-(`install: false`, e.g. ACK's managed ack-koordinator) the kit emits none of them: the
-managed add-on owns its ConfigMaps (ACK: `ack-slo-config` in kube-system, load-aware
-thresholds in the ACK console) and overwriting them would be reverted or break the add-on;
-`notes()` says what to set there.
-
-`scheduler.loadAware.enabled: false` leaves koord-scheduler's chart defaults untouched:
-the chart's profile always enables LoadAwareScheduling.
+The design and why: docs/backend-koordinator.md.
 """
 
 from __future__ import annotations

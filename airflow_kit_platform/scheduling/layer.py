@@ -1,31 +1,6 @@
 """SchedulingLayer: creates one SchedulingPlan's resources (thin: the logic is in the builders).
 
-Order and ownership:
-1. charts (`helm.v4.Chart`, via k8s_objects.create_chart; none with `install: false`);
-2. core objects (PriorityClass, ResourceQuota, LimitRange, ...), after the Airflow
-   namespace (the `depends_on` the layer is given);
-3. custom resources (queues, quotas, colocation profiles), after the charts that bring
-   their CRDs and after the namespace.
-
-Retention. Queues and quotas are created with `retain_on_delete` (and the charts' CRDs
-too, through a transform): `pulumi destroy`, a backend switch, a rename or a chart
-upgrade never deletes them, because deleting a CRD or a queue deletes or strands every
-workload and quota that uses it, other stacks' included. Removing them on purpose:
-`kubectl delete queue.scheduling.volcano.sh -l app.kubernetes.io/part-of=airflow-kit`
-(or `elasticquota -n <namespace>`, `clustercolocationprofile`; CRDs with
-`kubectl delete crd <name>`) after `pulumi destroy`, or first
-`pulumi state delete <urn>` to forget one. A stack can turn retention off with the
-setting `scheduler.retainQueues: false` (SchedulerSettings.retain_queues); `protect` is
-not used: it would also block the routine updates of the quotas.
-
-Chart-owned configuration. A core object annotated `airflow-kit/chart-override: <release>`
-is the kit's part of an object that chart renders itself (Koordinator's
-`koord-scheduler-config`, ...). It is not created on its own (two owners of one object
-fight); a transform on the chart merges it into the chart's rendered object instead:
-each `data` key is parsed (JSON or YAML), merged as a JSON merge patch (RFC 7386: maps
-merge, `null` deletes) in which lists of maps are merged item by item on `name` (or
-`schedulerName`), and written back in the chart's format. If the chart does not render
-that object, the layer warns once the chart is known (nothing is applied then).
+The design and why: docs/scheduling-layer.md.
 """
 
 from __future__ import annotations

@@ -1,42 +1,6 @@
 """The Volcano backend: vc-scheduler places task pods through one queue per team.
 
-What the plan holds:
-- the `volcano` chart (pinned unless `scheduler.chartVersion`; `basic.image_registry`
-  from `scheduler.imageRegistry`), only when `scheduler.install`. Its values carry the
-  whole scheduler configuration as `custom.scheduler_config_override` (the chart writes
-  that text verbatim into `volcano-scheduler.conf`: it replaces, not merges, so every
-  plugin the kit relies on is listed):
-  - actions `enqueue, allocate, reclaim, backfill`: `reclaim` takes lent capacity back
-    for a queue below its guaranteed share; `preempt` is left out because every task of
-    a team shares one queue and one priority, so in-queue preemption would only kill
-    running tasks;
-  - tier 1: priority, gang, conformance; tier 2: overcommit (`overcommit-factor` from
-    `scheduler.overcommit.queueOvercommitFactor`: queue admission only), drf, predicates,
-    then `capacity` with `enableHierarchy: true` when the team tree has depth > 1 (only
-    the capacity plugin understands `parent`), else `proportion`; nodeorder; and `usage`
-    (load-aware: integer thresholds cpu/mem from `scheduler.loadAware`) with a top-level
-    `metrics:` section {type: prometheus, address, interval} - or `binpack` when load-aware
-    is off (binpack packs nodes, usage spreads them by real load: they pull apart).
-- one Queue (scheduling.volcano.sh/v1beta1, cluster-scoped, named `<namespace>-<team>`) per team: `weight`,
-  `capability` = max, `reclaimable: true`; the guaranteed share `min` goes where the
-  queue plugin reads it: `deserved` under `capacity` (lendable, reclaimed when needed:
-  Koordinator's `min` semantics; `guarantee` there would reserve it unshareable),
-  `guarantee.resource` under `proportion` (which ignores `deserved` and uses guarantee as
-  the floor of its weight-based share). Nested teams set `parent`, top-level ones
-  `parent: root` in hierarchical mode.
-- pod marks: `schedulerName: volcano`, annotation `scheduling.volcano.sh/queue-name`
-  (Volcano makes the PodGroup of a bare pod), PriorityClass `<namespace>-<tier>`.
-- PriorityClasses `<namespace>-<tier>` for the tiers in use (shared with default.py).
-- Colocation: the chart's `custom.colocation_enable` deploys volcano-agent (a privileged
-  DaemonSet that computes oversubscribed batch resources; nodes join with the label
-  `volcano.sh/colocation=true`). It is set from `scheduler.overcommit.enabled`, and pods
-  of overcommit teams carry `volcano.sh/qos-level: BE` so the agent treats them as
-  offline work. Real node overcommit needs that agent; the `overcommit` plugin alone only
-  admits more PodGroups into a queue.
-
-With `install: false` (a Volcano the kit does not own) only queues, PriorityClasses and
-marks are produced; `scheduler_config()` is the configuration to apply by hand, and
-`notes()` says so.
+The design and why: docs/backend-volcano.md.
 """
 
 from __future__ import annotations

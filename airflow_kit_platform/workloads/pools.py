@@ -1,29 +1,6 @@
 """Airflow pools as code: the stack's pools, imported by a Job after every change of the set.
 
-`settings.all_pools()` (one pool per leaf team, then the stack's extra pools) becomes the
-JSON file `airflow pools import` reads (the format `airflow pools export` writes, checked
-with Airflow 3.1.7):
-
-    {"team-etl": {"slots": 16, "description": "...", "include_deferred": false}, ...}
-
-A ConfigMap holds the file and a `batch/v1` Job runs `airflow pools import` with the
-Airflow image and the chart's database connection (Secret `airflow-metadata`, key
-`connection`, the variable the chart's migrate job gets), as the chart's migrate-job
-ServiceAccount, after an init container has waited for the migrations exactly like the
-chart's components do (`airflow db check-migrations --migration-wait-timeout=...`).
-
-Re-runs: both objects are named after a short hash of the pool set. An unchanged set keeps
-the names, so `pulumi up` has nothing to do (no new Job, no churn); a changed set gives new
-names, so Pulumi creates a new ConfigMap and Job (the import runs again) and then deletes the
-old pair. The ConfigMap is `immutable` (its content IS its name). The Job carries no
-`ttlSecondsAfterFinished` (Pulumi would find it gone and recreate it) and no
-`pulumi.com/skipAwait` (Pulumi's Job awaiter waits for `Complete` and fails on `Failed`: a
-failed import fails `pulumi up`, and the next `up` waits for it again). Anything else in the Job
-(image tag, security context) is not part of the hash: a new Airflow image does not need the
-pools imported again, so those fields are ignored after creation instead of replacing the Job.
-
-Import is an upsert: a pool removed from the stack is left in Airflow (deleting a pool that
-still has queued tasks would strand them); remove it in the UI or with `airflow pools delete`.
+The design and why: docs/pools.md.
 """
 
 from __future__ import annotations

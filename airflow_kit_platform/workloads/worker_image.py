@@ -1,30 +1,6 @@
 """Docker build contexts for the fused worker images: a team's business image + Airflow.
 
-Why fuse. Under the KubernetesExecutor every task is one pod. The executor sets that pod's `args`
-to `["python", "-m", "airflow.sdk.execution_time.execute_workload", "--json-string", <workload>]`
-(apache-airflow-providers-cncf-kubernetes 10.25.0, `pod_generator.workload_to_command_args`), so
-whatever image the pod runs needs `python` with Airflow importable, and an entrypoint that runs
-the args as given. Build that image FROM the team's business image and the task runs inside the
-business environment: ONE pod per task, with the team's requests, scheduled once into the team's
-queue/quota.
-
-The alternative, a KubernetesPodOperator task under the KubernetesExecutor, costs TWO pods per
-task: the executor's worker pod (stock Airflow image; it runs the operator, which only creates the
-second pod and then polls it and streams its logs) and the pod the operator launches with the
-business image. Both are scheduled, both hold requests (or the worker pod holds none and its
-~250-280 MB Airflow process is unaccounted for), a queue or quota sees two objects per unit of
-work, and the business pod is placed only after the worker pod started. `overhead.py` computes
-the per-task numbers of both, and of Celery.
-
-This module renders, per leaf team with a `businessImage`, a context directory with a Dockerfile
-(templates/Dockerfile.j2), a README.md and the DAG helper's wheel (airflow-kit-dags: the task pod
-parses its DAG file again, and DAG files import `airflow_kit`); the image must be pushed under the
-tag its pod template uses: the team's `image`, else `<business repo>:<business tag>-airflow-<version>`
-(pod_templates.team_image), which follows the stack's `airflow.version`. Usage:
-
-    python -m airflow_kit_platform.workloads.worker_image --stack prod --out build/worker-images
-
-prints `<team> <context dir> <tag>` for each context.
+The design and why: docs/fused-worker-images.md.
 """
 
 from __future__ import annotations
