@@ -10,9 +10,20 @@ task pods run. Import it into a Pulumi program:
 The repository's stack files run the same component (`__main__.py` -> `program.run`).
 """
 
-from airflow_kit_platform.args import (AirflowArgs, ConcurrencyArgs, DatabaseArgs, ImagesArgs, KedaArgs,
-                                       LocalDiskArgs, PlatformArgs, PoolArgs, QueueArgs, SchedulerArgs,
-                                       TaskResourcesArgs, TeamArgs)
+from airflow_kit_platform.args import (
+    AirflowArgs,
+    ConcurrencyArgs,
+    DatabaseArgs,
+    ImagesArgs,
+    KedaArgs,
+    LocalDiskArgs,
+    PlatformArgs,
+    PoolArgs,
+    QueueArgs,
+    SchedulerArgs,
+    TaskResourcesArgs,
+    TeamArgs,
+)
 from airflow_kit_platform.config_reader import ConfigError
 from airflow_kit_platform.versions import AIRFLOW_CHART_VERSION, AIRFLOW_VERSION, TESTED_AIRFLOW_RELEASES
 

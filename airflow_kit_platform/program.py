@@ -30,9 +30,8 @@ def run(preflight: bool = True):
     """`preflight=False` skips the checks that reach outside the program (the mocked unit tier)."""
     settings = load()
     from airflow_kit_platform import chart_source
-    from airflow_kit_platform.platform import Platform  # imported late: config errors need none of it
-
     from airflow_kit_platform import preflight as cluster_preflight
+    from airflow_kit_platform.platform import Platform  # imported late: config errors need none of it
 
     try:  # Platform builds its plans before it registers anything (backend rules)
         if preflight:

@@ -9,9 +9,9 @@ import pulumi_kubernetes as k8s
 
 from airflow_kit_platform import versions
 from airflow_kit_platform.airflow import values as chart_values
+from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
 from airflow_kit_platform.airflow.generated_secrets import GeneratedSecret
 from airflow_kit_platform.chart_source import airflow_chart_path
-from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
 from airflow_kit_platform.settings import Settings
 
 

@@ -8,14 +8,12 @@ from typing import Any, Mapping
 from airflow_kit import names
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import Section
+from airflow_kit_platform.model.backends import BACKENDS, QUEUE_NEEDS
 from airflow_kit_platform.settings.common import chart_values_need_install
 from airflow_kit_platform.settings.scheduler import SchedulerSettings
 
 QUEUE_BACKENDS = names.QUEUE_BACKENDS  # teams.json carries it to the DAG helper
 
-# The scheduler backend each job queue works with, and why.
-QUEUE_NEEDS = {"koord-queue": ("koordinator", "koord-queue maps Jobs to Koordinator ElasticQuotas"),
-               "ack": ("ack", "ACK kube-queue maps Jobs to the leaves of the ElasticQuotaTree")}
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,8 @@ def read_queue(section: Section, scheduler: SchedulerSettings) -> QueueSettings:
     needs = QUEUE_NEEDS.get(backend)
     if needs is not None and scheduler.backend != needs[0]:
         raise section.error("backend", backend, f"{needs[1]}: needs scheduler.backend {needs[0]} (or queue.backend none)")
-    if backend == "ack" and queue.install:
-        raise section.error("install", True, "ACK's kube-queue is a managed add-on; the kit only uses it")
+    managed = BACKENDS[scheduler.backend].managed_queues.get(backend)
+    if managed and queue.install:
+        raise section.error("install", True, managed)
     section.finish()
     return queue

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from airflow_kit_platform.config_reader import Section
-from airflow_kit_platform.model.backends import BACKENDS
+from airflow_kit_platform.model.backends import BACKENDS, refuse_foreign_key
 from airflow_kit_platform.settings.common import SCHEDULER_NAME, chart_values_need_install
 
 # Who owns the cluster's one ElasticQuotaTree on ACK: the kit, or the cluster admin (then the
@@ -76,14 +76,12 @@ def read_percent(section: Section, name: str, default: int) -> int:
 
 def read_scheduler(section: Section) -> SchedulerSettings:
     backend = section.choice("backend", tuple(BACKENDS), SchedulerSettings.backend)
-    install = section.boolean("install", BACKENDS[backend].installs_chart)
+    facts = BACKENDS[backend]
+    install = section.boolean("install", facts.installs_chart)
     chart_version = section.string("chartVersion", None)
     image_registry = section.string("imageRegistry", None)
-    if backend == "koordinator" and install and image_registry is None:
-        # The chart's default points at a Beijing registry; an implicit pull from there is a surprise.
-        raise section.error("imageRegistry", None,
-                            "is required when the kit installs Koordinator (e.g. registry.k8s.io mirror or "
-                            "registry-cn-hangzhou.ack.aliyuncs.com)")
+    if facts.install_needs_image_registry and install and image_registry is None:
+        raise section.error("imageRegistry", None, facts.install_needs_image_registry)
     block = section.section("loadAware")
     load_aware = LoadAware(
         enabled=block.boolean("enabled", LoadAware.enabled),
@@ -95,10 +93,8 @@ def read_scheduler(section: Section) -> SchedulerSettings:
         prometheus_address=block.string("prometheusAddress", None),
     )
     block.finish()
-    if backend == "volcano" and load_aware.enabled and load_aware.prometheus_address is None:
-        raise block.error("prometheusAddress", None,
-                          "is required for Volcano load-aware scheduling (the usage plugin reads node "
-                          "usage from Prometheus), or set loadAware.enabled: false")
+    if facts.load_aware_needs_prometheus and load_aware.enabled and load_aware.prometheus_address is None:
+        raise block.error("prometheusAddress", None, facts.load_aware_needs_prometheus)
     block = section.section("overcommit")
     overcommit = Overcommit(
         enabled=block.boolean("enabled", Overcommit.enabled),
@@ -107,15 +103,14 @@ def read_scheduler(section: Section) -> SchedulerSettings:
         queue_overcommit_factor=block.number("queueOvercommitFactor", Overcommit.queue_overcommit_factor, minimum=1.0),
         manage_slo_config=block.boolean("manageSloConfig", Overcommit.manage_slo_config),
     )
-    if overcommit.manage_slo_config and backend != "ack":
-        raise block.error("manageSloConfig", True, "applies to scheduler.backend ack (kube-system/ack-slo-config); "
-                          "with koordinator the kit sets colocation through its chart")
+    if overcommit.manage_slo_config and (refused := refuse_foreign_key(backend, "scheduler.overcommit.manageSloConfig")):
+        raise block.error("manageSloConfig", True, refused)
     block.finish()
     quota_tree = QuotaTree()
     if section.has("quotaTree"):
         block = section.section("quotaTree")
-        if backend != "ack":
-            raise section.error("quotaTree", block.data, "applies to scheduler.backend ack (its one ElasticQuotaTree)")
+        if refused := refuse_foreign_key(backend, "scheduler.quotaTree"):
+            raise section.error("quotaTree", block.data, refused)
         owner = block.choice("owner", QUOTA_TREE_OWNERS, QuotaTree.owner)
         root = block.section("root")
         quota_tree = QuotaTree(owner=owner, root={resource: root.quantity(resource) for resource in root.data})
@@ -125,7 +120,7 @@ def read_scheduler(section: Section) -> SchedulerSettings:
         load_aware=load_aware, overcommit=overcommit,
         deschedule_low_node_load=section.boolean("descheduleLowNodeLoad", SchedulerSettings.deschedule_low_node_load),
         retain_queues=section.boolean("retainQueues", SchedulerSettings.retain_queues),
-        max_queue_wait_seconds=section.duration("maxQueueWait", BACKENDS[backend].max_queue_wait,
+        max_queue_wait_seconds=section.duration("maxQueueWait", facts.max_queue_wait,
                                                 minimum_seconds=MIN_QUEUE_WAIT_SECONDS),
         reclaim_delay_seconds=section.duration("reclaimDelay", f"{SchedulerSettings.reclaim_delay_seconds}s"),
         scheduler_name_override=section.string("schedulerName", None, pattern=SCHEDULER_NAME,
@@ -135,11 +130,7 @@ def read_scheduler(section: Section) -> SchedulerSettings:
         chart_values=section.mapping("chartValues"),
     )
     chart_values_need_install(section, scheduler.chart_values, install, "scheduler.install")
-    if backend == "ack" and install:
-        raise section.error("install", True, "ACK's scheduling add-ons (ack-koordinator, the scheduler) are "
-                            "managed by ACK; the kit only uses them")
-    if backend == "default" and install:
-        raise section.error("install", True, "the default kube-scheduler is part of the cluster; "
-                            "install applies to koordinator and volcano")
+    if facts.install_refused and install:
+        raise section.error("install", True, facts.install_refused)
     section.finish()
     return scheduler

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from airflow_kit_platform.config_reader import ConfigError
+from airflow_kit_platform.model.backends import BACKENDS
 from airflow_kit_platform.model.teams import TeamTree
 from airflow_kit_platform.quantities import format_quantity, parse_quantity
 from airflow_kit_platform.settings.airflow import AIRFLOW_DEFAULT_PARALLELISM, AirflowSettings
@@ -49,7 +50,7 @@ def sized_concurrency(stack: str, airflow: AirflowSettings, keda: Keda, schedule
                           f"must be at least {needed} = {' + '.join(parts)}: KubernetesExecutor tasks waiting "
                           "for their quota hold parallelism slots, so a smaller value lets a full quota "
                           "stop every other task; raise parallelism or lower poolSlots/workers")
-    if kubernetes and scheduler.backend == "default":
+    if kubernetes and BACKENDS[scheduler.backend].quota_refuses_pods:
         check_pools_fit_quota(stack, teams)
     return replace(airflow, concurrency=concurrency)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional
 
 from airflow_kit_platform.config_reader import DNS_LABEL, ConfigError, Section, did_you_mean
+from airflow_kit_platform.model.backends import BACKENDS
 from airflow_kit_platform.model.names import cluster_name
 from airflow_kit_platform.model.teams import Team, TeamTree, read_teams
 from airflow_kit_platform.quantities import parse_quantity
@@ -54,7 +55,7 @@ class Settings:
         team borrowed above its min; overcommit (BE) pods are evicted when a node gets busy.
         The default backend never preempts the kit's pods (`preemptionPolicy: Never`).
         """
-        if self.scheduler.backend == "default":
+        if not BACKENDS[self.scheduler.backend].preempts:
             return False
         borrows = any(parse_quantity(ceiling) > parse_quantity(team.min.get(resource, "0"))
                       for resource, ceiling in team.max.items())
@@ -84,12 +85,13 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
     keda = read_keda(root.section("keda"), airflow)
     scheduler = read_scheduler(root.section("scheduler"))
     queue = read_queue(root.section("queue"), scheduler)
-    team_namespaces = root.boolean("teamNamespaces", scheduler.backend == "ack")
-    if scheduler.backend == "ack" and not team_namespaces:
-        raise root.error("teamNamespaces", False, "must be true on scheduler.backend ack: ACK maps a pod to its "
-                         "ElasticQuotaTree leaf by the pod's namespace, so each team needs its own")
+    required = BACKENDS[scheduler.backend].team_namespaces_required
+    team_namespaces = root.boolean("teamNamespaces", bool(required))
+    if required and not team_namespaces:
+        raise root.error("teamNamespaces", False, f"must be true on scheduler.backend {scheduler.backend}: {required}")
     root.accept("teams")
-    teams = read_teams(stack, raw.get("teams")).with_default_pool_slots(by_min=scheduler.backend == "default")
+    teams = read_teams(stack, raw.get("teams")).with_default_pool_slots(
+        by_min=BACKENDS[scheduler.backend].quota_refuses_pods)
     leaves = [team.name for team in teams.leaves()]
     default_team = root.string("defaultTeam", leaves[0])
     if default_team not in leaves:

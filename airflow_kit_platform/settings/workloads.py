@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from airflow_kit_platform.config_reader import Section
+from airflow_kit_platform.model.backends import refuse_foreign_key
 from airflow_kit_platform.model.teams import TeamTree
 from airflow_kit_platform.quantities import parse_quantity
 from airflow_kit_platform.settings.common import IMAGE_REFERENCE, PULL_POLICIES, STORAGE_CLASS_NAME
@@ -55,9 +56,9 @@ def read_local_disk(section: Section, scheduler: SchedulerSettings) -> LocalDisk
         max_size=section.quantity("maxSize", LocalDisk.max_size, resource="storage"),
         create_storage_class=section.boolean("createStorageClass", LocalDisk.create_storage_class),
     )
-    if local_disk.create_storage_class and scheduler.backend != "ack":
-        raise section.error("createStorageClass", True, "applies to scheduler.backend ack (the CSI local "
-                            "plugin's LVM class); elsewhere name a StorageClass the cluster has")
+    if local_disk.create_storage_class and (
+            refused := refuse_foreign_key(scheduler.backend, "localDisk.createStorageClass")):
+        raise section.error("createStorageClass", True, refused)
     if parse_quantity(local_disk.max_size) <= 0:
         raise section.error("maxSize", local_disk.max_size, "must be greater than zero")
     section.finish()
