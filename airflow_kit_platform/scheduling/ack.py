@@ -32,8 +32,6 @@ TREE_NAMESPACE = "kube-system"
 ROOT_NODE = "root"
 # ack-kube-queue (and koord-queue's tree plugin) map a Job to a leaf by this label.
 JOB_QUOTA_LABEL = "quota.scheduling.alibabacloud.com/name"
-BATCH_CPU = names.BATCH_CPU  # what the DAG helper's overrides ask for too (airflow_kit.names)
-BATCH_MEMORY = names.BATCH_MEMORY
 SLO_CONFIG = "ack-slo-config"
 SLO_CONFIG_KEY = "colocation-config"
 LOCAL_DISK_PROVISIONER = "localplugin.csi.alibabacloud.com"
@@ -173,23 +171,6 @@ def pod_marks(settings: Settings, team: Team, best_effort: bool) -> PodMarks:
                              else priority_class_name(settings.namespace, team.priority)),
         batch_resources=best_effort,  # the namespace: plans.scheduling_plan, as for every backend
     )
-
-
-def batch_quantity(resource: str, quantity: str) -> tuple[str, str]:
-    """A cpu or memory quantity as the batch resource ACK's BE pods request: batch-cpu is an
-    integer number of millicores, batch-memory a memory quantity."""
-    if resource == "cpu":
-        millicores = parse_quantity(quantity) * 1000
-        return BATCH_CPU, str(int(millicores.to_integral_value(rounding="ROUND_CEILING")))
-    if resource == "memory":
-        return BATCH_MEMORY, quantity
-    return resource, quantity
-
-
-def as_batch_resources(resources: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
-    """requests/limits with cpu and memory moved to the batch resources."""
-    return {part: dict(batch_quantity(resource, quantity) for resource, quantity in values.items())
-            for part, values in resources.items()}
 
 
 def slo_config_patch(settings: Settings) -> dict[str, Any]:

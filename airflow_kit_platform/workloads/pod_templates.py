@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import yaml
 
 from airflow_kit import names
+from airflow_kit.catalog import as_batch_resources
 from airflow_kit_platform.airflow.chart_names import (
     CHART,
     KUBERNETES_DEFAULT_CONNECTION_ENV,
@@ -20,7 +21,6 @@ from airflow_kit_platform.airflow.chart_names import (
     SecretNames,
 )
 from airflow_kit_platform.model.teams import Team
-from airflow_kit_platform.scheduling.ack import as_batch_resources
 from airflow_kit_platform.scheduling.backend import PodMarks
 from airflow_kit_platform.settings import Settings
 
@@ -193,7 +193,7 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
         "image": team_image(settings, team),
         "imagePullPolicy": settings.images.pull_policy or "IfNotPresent",
         "env": env,
-        "resources": _resources(team.task_resources.as_k8s(), marks),
+        "resources": _resources(team.task_resources.as_k8s(), marks, team.name),
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": mounts,
     }
@@ -211,7 +211,7 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
         spec["priorityClassName"] = marks.priority_class_name
     if git_sync:
         init = _git_sync_init_container(settings)
-        init["resources"] = _resources(init["resources"], marks)
+        init["resources"] = _resources(init["resources"], marks, team.name)
         spec["initContainers"] = [init]
     spec["containers"] = [base]
     spec.update({
@@ -228,11 +228,12 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
-def _resources(resources: Mapping[str, Mapping[str, str]], marks: PodMarks) -> dict[str, dict[str, str]]:
+def _resources(resources: Mapping[str, Mapping[str, str]], marks: PodMarks, team: str) -> dict[str, dict[str, str]]:
     """A container's requests/limits as the team's pods must ask: batch resources for ACK's BE
-    pods (every container: a BE pod never mixes batch and regular resources)."""
+    pods (every container: a BE pod never mixes batch and regular resources), converted by the
+    DAG helper's own function, so a template and a task's override agree."""
     if marks.batch_resources:
-        return as_batch_resources(resources)
+        return as_batch_resources(resources, team=team)
     return {part: dict(values) for part, values in resources.items()}
 
 

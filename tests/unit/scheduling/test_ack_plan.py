@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 import yaml
 
-from airflow_kit_platform.config_reader import ConfigError
 from airflow_kit_platform.airflow.values import build_values
+from airflow_kit_platform.config_reader import ConfigError
 from airflow_kit_platform.preflight import ClusterReader, enabled_extensions, problems
 from airflow_kit_platform.scheduling import ack
 from airflow_kit_platform.scheduling.plans import scheduling_notes, scheduling_plan
@@ -102,13 +102,18 @@ def test_overcommit_teams_ask_for_batch_resources_as_be():
     assert catalog["teams"]["etl"]["batch_resources"] is True and catalog["teams"]["serving"]["batch_resources"] is False
 
 
-@pytest.mark.parametrize("cpu", ["250m", "1", "1.5", "2"])
-def test_the_dag_helper_converts_resources_as_the_kit_does(cpu):
-    from airflow_kit.catalog import Team, as_batch_resources
-
-    resources = {"requests": {"cpu": cpu, "memory": "3Gi"}, "limits": {"cpu": cpu, "memory": "3Gi"}}
-    assert as_batch_resources(resources, team="etl") == ack.as_batch_resources(resources)
-    assert Team  # the helper's team carries the flag the catalog sets
+@pytest.mark.parametrize("cpu, millicores", [("250m", "250"), ("1", "1000"), ("1.5", "1500"), ("0.0005", "1")])
+def test_a_be_teams_template_asks_for_whole_batch_millicores(cpu, millicores):
+    """ACK's BE pods request batch-cpu in whole millicores (rounded up) and batch-memory, never cpu
+    (the kit's templates convert with the DAG helper's function, so overrides agree)."""
+    raw = raw_stack("ack")
+    [etl] = [entry for entry in raw["teams"] if entry["name"] == "etl"]
+    etl["taskResources"] = {"cpu": cpu, "memory": "3Gi"}
+    settings = load_settings(STACK, raw)
+    files = render_pod_templates(settings, scheduling_plan(settings).pod_marks)
+    container = yaml.safe_load(files["etl.yaml"])["spec"]["containers"][0]
+    assert container["resources"]["requests"] == {"kubernetes.io/batch-cpu": millicores,
+                                                  "kubernetes.io/batch-memory": "3Gi"}
 
 
 def test_the_helper_puts_a_be_task_in_its_namespace_with_batch_resources(tmp_path):
