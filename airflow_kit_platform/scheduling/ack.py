@@ -9,7 +9,6 @@ import json
 from decimal import Decimal
 from typing import Any, Mapping, Optional
 
-from airflow_kit import names
 from airflow_kit_platform.config_reader import ConfigError
 from airflow_kit_platform.model.names import TEAM_LABEL, cluster_name, part_of, require_label_value
 from airflow_kit_platform.model.teams import Team
