@@ -2,24 +2,29 @@
 
 A backend is a module with `plan(settings) -> SchedulingPlan`,
 `notes(settings) -> tuple[str, ...]` (what the kit could not do for this stack and the
-operator should know) and `outputs(settings) -> dict` (its own stack outputs). Adding a backend is one module plus one entry in BACKEND_MODULES and
-its row in the table of backends (airflow_kit_platform/model/backends.py; a test keeps the two equal).
+operator should know) and `outputs(settings) -> dict` (its own stack outputs); one that
+relies on add-ons it does not install also has a pre-flight (PREFLIGHTS). Adding a backend
+is one module, one entry in BACKEND_MODULES and its row in the table of backends
+(airflow_kit_platform/model/backends.py; a test keeps the two equal).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 from airflow_kit_platform.model.names import TEAM_LABEL
 from airflow_kit_platform.passthrough import merge_under
-from airflow_kit_platform.scheduling import ack, default, koordinator, volcano
+from airflow_kit_platform.scheduling import ack, ack_preflight, default, koordinator, volcano
 from airflow_kit_platform.scheduling.backend import SchedulingPlan
 from airflow_kit_platform.settings import Settings
 
 # Custom resources that stand for one team's share (what other layers call its queue).
 QUEUE_KINDS = ("Queue", "ElasticQuota", "ElasticQuotaTree")
+
+# Backends that rely on add-ons they do not install check the cluster before anything is created.
+PREFLIGHTS = {"ack": ack_preflight.preflight}
 
 BACKEND_MODULES: dict[str, ModuleType] = {
     "default": default,
@@ -54,6 +59,11 @@ def scheduling_plan(settings: Settings) -> SchedulingPlan:
 
 def scheduling_notes(settings: Settings) -> tuple[str, ...]:
     return tuple(backend_module(settings).notes(settings))
+
+
+def scheduling_preflight(settings: Settings) -> Optional[Callable[[Settings, Any], list[str]]]:
+    """The backend's cluster check (`preflight(settings, cluster) -> problems`), None when it has none."""
+    return PREFLIGHTS.get(settings.scheduler.backend)
 
 
 def scheduling_outputs(settings: Settings) -> dict[str, Any]:

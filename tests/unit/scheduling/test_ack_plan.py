@@ -10,8 +10,10 @@ import yaml
 
 from airflow_kit_platform.airflow.values import build_values
 from airflow_kit_platform.config_reader import ConfigError
-from airflow_kit_platform.preflight import ClusterReader, enabled_extensions, problems
+from airflow_kit_platform.preflight import ClusterReader
 from airflow_kit_platform.scheduling import ack
+from airflow_kit_platform.scheduling.ack_preflight import enabled_extensions
+from airflow_kit_platform.scheduling.ack_preflight import preflight as problems
 from airflow_kit_platform.scheduling.plans import scheduling_notes, scheduling_plan
 from airflow_kit_platform.settings import load_settings
 from airflow_kit_platform.workloads import team_namespaces
@@ -241,7 +243,8 @@ class FakeCluster(ClusterReader):
     def crd(self, name):
         return name in self._crds
 
-    def quota_trees(self):
+    def custom_objects(self, api_version, namespace, plural):
+        assert (api_version, namespace, plural) == (ack.TREE_API_VERSION, ack.TREE_NAMESPACE, "elasticquotatrees")
         return self._trees
 
     def priority_class(self, name):
