@@ -42,21 +42,20 @@ def run(preflight: bool = True):
         raise pulumi.RunError(str(error)) from None
     for name, value in platform.outputs.items():
         pulumi.export(name, value)
-    if settings.scheduler.backend == "ack" and settings.scheduler.quota_tree.owner == "admin":
-        write_quota_subtree(settings)
+    write_exports(settings)
     return platform
 
 
-def write_quota_subtree(settings) -> str:
-    """The kit's ElasticQuotaTree subtree as a file, for the admin who owns the cluster's tree."""
-    import yaml
+def write_exports(settings: Settings) -> list[str]:
+    """The files the backend hands to a cluster admin (ACK: the quota subtree to merge into the
+    cluster's tree when the admin owns it), under the project folder; their paths."""
+    from airflow_kit_platform.scheduling.plans import scheduling_exports
 
-    from airflow_kit_platform.scheduling import ack
-
-    path = os.path.join(PROJECT_DIR, ack.subtree_file(settings))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as out:
-        out.write(f"# Stack {settings.stack}: add this node under the root of {ack.TREE_NAMESPACE}'s "
-                  "ElasticQuotaTree (root min and max must hold its min and max).\n")
-        yaml.safe_dump(ack.quota_subtree(settings), out, sort_keys=False)
-    return path
+    written = []
+    for relative, text in scheduling_exports(settings).items():
+        path = os.path.join(PROJECT_DIR, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+        written.append(path)
+    return written

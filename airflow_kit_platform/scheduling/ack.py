@@ -9,6 +9,8 @@ import json
 from decimal import Decimal
 from typing import Any, Mapping, Optional
 
+import yaml
+
 from airflow_kit_platform.config_reader import ConfigError
 from airflow_kit_platform.model.names import TEAM_LABEL, cluster_name, part_of, require_label_value
 from airflow_kit_platform.model.teams import Team
@@ -267,3 +269,12 @@ def subtree_file(settings: Settings) -> str:
 def outputs(settings: Settings) -> dict[str, Any]:
     """What to merge into the cluster's tree when its admin owns it (also written to a file)."""
     return {"quotaSubtree": quota_subtree(settings)}
+
+
+def exports(settings: Settings) -> dict[str, str]:
+    """Files for the cluster admin who owns the tree: the kit's subtree to merge, by path."""
+    if settings.scheduler.quota_tree.owner != "admin":
+        return {}
+    header = (f"# Stack {settings.stack}: add this node under the root of {TREE_NAMESPACE}'s "
+              "ElasticQuotaTree (root min and max must hold its min and max).\n")
+    return {subtree_file(settings): header + yaml.safe_dump(quota_subtree(settings), sort_keys=False)}

@@ -117,8 +117,3 @@ def plan(settings: Settings) -> SchedulingPlan:
 def notes(settings: Settings) -> tuple[str, ...]:
     return (f"default scheduler: one ResourceQuota '{RESOURCE_QUOTA_NAME}' caps all task pods of namespace "
             f"{settings.namespace}; per-team shares are kept only by Airflow's team pools",)
-
-
-def outputs(settings: Settings) -> dict[str, Any]:
-    """Stack outputs of this backend beyond the common ones: none."""
-    return {}

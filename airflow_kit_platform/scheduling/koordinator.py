@@ -298,8 +298,3 @@ def notes(settings: Settings) -> tuple[str, ...]:
         found.append(f"teams {', '.join(ignored)} ask for overcommit but scheduler.overcommit.enabled is false: "
                      "they run as LS")
     return tuple(found)
-
-
-def outputs(settings: Settings) -> dict[str, Any]:
-    """Stack outputs of this backend beyond the common ones: none."""
-    return {}

@@ -2,8 +2,9 @@
 
 A backend is a module with `plan(settings) -> SchedulingPlan`,
 `notes(settings) -> tuple[str, ...]` (what the kit could not do for this stack and the
-operator should know) and `outputs(settings) -> dict` (its own stack outputs); one that
-relies on add-ons it does not install also has a pre-flight (PREFLIGHTS). Adding a backend
+operator should know); optionally `outputs(settings) -> dict` (its own stack outputs) and
+`exports(settings) -> {path: text}` (files for the cluster's admin); one that relies on add-ons
+it does not install also has a pre-flight (PREFLIGHTS). Adding a backend
 is one module, one entry in BACKEND_MODULES and its row in the table of backends
 (airflow_kit_platform/model/backends.py; a test keeps the two equal).
 """
@@ -66,9 +67,21 @@ def scheduling_preflight(settings: Settings) -> Optional[Callable[[Settings, Any
     return PREFLIGHTS.get(settings.scheduler.backend)
 
 
+def scheduling_exports(settings: Settings) -> dict[str, str]:
+    """Files the backend writes for the cluster's admin (path under the project -> text): its
+    optional `exports(settings)`."""
+    return _optional_hook(settings, "exports")
+
+
 def scheduling_outputs(settings: Settings) -> dict[str, Any]:
-    """The backend's own stack outputs (ACK: the quota subtree for the tree's admin)."""
-    return backend_module(settings).outputs(settings)
+    """The backend's own stack outputs (ACK: the quota subtree for the tree's admin): its optional
+    `outputs(settings)`."""
+    return _optional_hook(settings, "outputs")
+
+
+def _optional_hook(settings: Settings, name: str) -> dict:
+    hook = getattr(backend_module(settings), name, None)
+    return dict(hook(settings)) if hook is not None else {}
 
 
 def with_quota_labels(plan: SchedulingPlan, labels: Mapping[str, Mapping[str, str]]) -> SchedulingPlan:

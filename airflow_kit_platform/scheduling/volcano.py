@@ -170,8 +170,3 @@ def notes(settings: Settings) -> tuple[str, ...]:
         found.append("volcano colocation is on (volcano-agent): label the nodes that may run overcommitted tasks "
                      "with volcano.sh/colocation=true")
     return tuple(found)
-
-
-def outputs(settings: Settings) -> dict[str, Any]:
-    """Stack outputs of this backend beyond the common ones: none."""
-    return {}

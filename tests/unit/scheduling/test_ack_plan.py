@@ -323,3 +323,17 @@ def test_team_namespaces_reach_the_pods_on_every_backend(style, tmp_path):
         (tmp_path / name).write_text(text)
     override = on_kubernetes("bi", catalog=load_catalog(str(tmp_path)))["executor_config"]["pod_override"]
     assert override.metadata.namespace == f"{NAMESPACE}-bi"
+
+
+def test_the_admin_gets_the_subtree_as_a_file(tmp_path, monkeypatch):
+    """With `quotaTree.owner: admin`, `pulumi up` writes the kit's subtree for the admin to merge."""
+    from airflow_kit_platform import program
+
+    monkeypatch.setattr(program, "PROJECT_DIR", str(tmp_path))
+    assert program.write_exports(settings_for("ack")) == []  # the kit owns the tree: nothing to hand over
+    settings = settings_for("ack", scheduler={"backend": "ack", "quotaTree": {"owner": "admin"}})
+    [path] = program.write_exports(settings)
+    assert path == str(tmp_path / ack.subtree_file(settings))
+    text = (tmp_path / ack.subtree_file(settings)).read_text()
+    assert text.startswith(f"# Stack {STACK}: add this node under the root of kube-system's ElasticQuotaTree")
+    assert yaml.safe_load(text) == ack.quota_subtree(settings)
