@@ -21,13 +21,23 @@ from typing import Any
 import pytest
 import yaml
 
+from airflow_kit.catalog import as_batch_resources
 from airflow_kit_platform.queueing.plans import queue_plan
 from airflow_kit_platform.workloads.pod_templates import default_pod_template_text, team_image
-from airflow_kit_platform.scheduling.ack import as_batch_resources
 from airflow_kit_platform.workloads.pools import pools_file, pools_json
-from tests.dags.dag_env import (DAGS_DIR, KUBERNETES_EXECUTOR_FILES, MEASUREMENTS, queue_label,
-                                REFERENCE_DAG_FILES, STACKS, airflow_available, copy_dags, pod_marks,
-                                scheduling_plan, stack_settings)
+from tests.dags.dag_env import (
+    DAGS_DIR,
+    KUBERNETES_EXECUTOR_FILES,
+    MEASUREMENTS,
+    REFERENCE_DAG_FILES,
+    STACKS,
+    airflow_available,
+    copy_dags,
+    pod_marks,
+    queue_label,
+    scheduling_plan,
+    stack_settings,
+)
 
 pytestmark = pytest.mark.skipif(not airflow_available(), reason="real Airflow 3 + providers not installed")
 
@@ -312,7 +322,7 @@ def test_generate_dag_yaml_kubernetes_teams(stack, airflow_home, catalogs, scrat
         _assert_team_pod(pod, settings, team, marks[team.name], plan)
         expected = team.task_resources.as_k8s()
         if marks[team.name].batch_resources:  # ACK's BE pods: batch-cpu (millicores) and batch-memory only
-            expected = as_batch_resources(expected)
+            expected = as_batch_resources(expected, team=team.name)
         assert pod["spec"]["containers"][0]["resources"] == expected
 
     if settings.local_disk is None:
