@@ -19,8 +19,8 @@ import time
 
 from bench import report, workload
 from bench.cluster import BACKENDS, SCHEDULER_TOOLS, bring_up, tools_env
-from repo_tools.harness import Missing
 from bench.drive import NodeMetricFeeder, UsageSource, drive, node_usage
+from repo_tools.harness import Missing
 
 ROOT = pathlib.Path(__file__).resolve().parent
 TIMEOUTS = {"full": 1500.0, "smoke": 300.0}

@@ -26,13 +26,13 @@ import threading
 import time
 from typing import Any, Mapping, Optional
 
-from bench import workload
-from bench.cluster import Api, kubectl_apply, tools_env
-from bench.drive import watch_pods
 from airflow_kit_platform.airflow.values import airflow_config
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.settings import load_settings
 from airflow_kit_platform.workloads.pod_templates import render_pod_templates
+from bench import workload
+from bench.cluster import Api, kubectl_apply, tools_env
+from bench.drive import watch_pods
 from repo_tools.harness import LocalCluster, Missing
 from repo_tools.schedulers import Scheduler
 

@@ -33,6 +33,7 @@ from repo_tools.harness import (
     LocalCluster,
     Missing,
     PulumiProject,
+    free_port,
     missing_tools,
     reference_path,
     tool,
@@ -45,7 +46,6 @@ from repo_tools.schedulers import (
     configmap_data,
     deployment_flags,
     dra_stub_crds,
-    free_port,
     helm_render,
     koord_scheduler_config,
 )

@@ -21,9 +21,9 @@ from typing import Any, Callable, Optional
 
 import requests
 
+from airflow_kit_platform.quantities import parse_quantity
 from bench import workload
 from bench.cluster import Api, Run
-from airflow_kit_platform.quantities import parse_quantity
 
 
 @dataclass

@@ -12,8 +12,8 @@ import re
 import statistics
 from typing import Any, Iterable, Mapping, Optional
 
-from bench import workload
 from airflow_kit_platform.quantities import parse_quantity
+from bench import workload
 
 # The cluster counts as full when the run's pods hold this much of its cpu (8-cpu tasks leave
 # fragments); only then does a waiting team say something about fairness rather than speed.

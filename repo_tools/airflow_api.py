@@ -81,10 +81,6 @@ class AirflowApi:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
-    def task_log(self, dag_id: str, run_id: str, task: dict) -> str:
-        """A task try's log as text (Airflow 3 answers a list of structured lines)."""
-        return log_text(self.task_log_body(dag_id, run_id, task))
-
     def task_log_body(self, dag_id: str, run_id: str, task: dict) -> Any:
         """A task try's log as the API answers it; a one-line stand-in when it cannot."""
         params: dict[str, Any] = {"full_content": "true"}
@@ -107,14 +103,20 @@ def log_text(body: Any) -> str:
     return str(content)
 
 
-def _log_line(line: dict) -> str:
+def _exceptions(line: dict) -> list[dict]:
     # Airflow 3 keeps the exception out of `event` ("Task failed with exception"), in
     # `error_detail`: structlog's exception dicts, outermost cause first.
+    return [error for error in line.get("error_detail") or [] if isinstance(error, dict)]
+
+
+def _exception_text(error: dict) -> str:
+    return f"{error.get('exc_type', 'Exception')}: {error.get('exc_value', '')}"
+
+
+def _log_line(line: dict) -> str:
     text = [str(line.get("event", ""))]
-    for error in line.get("error_detail") or []:
-        if not isinstance(error, dict):
-            continue
-        text.append(f"  {error.get('exc_type', 'Exception')}: {error.get('exc_value', '')}")
+    for error in _exceptions(line):
+        text.append(f"  {_exception_text(error)}")
         frames = error.get("frames") or []
         if frames and isinstance(frames[-1], dict):
             frame = frames[-1]
@@ -127,9 +129,7 @@ def log_errors(body: Any) -> list[str]:
     content = body.get("content") if isinstance(body, dict) else body
     if not isinstance(content, list):
         return []
-    return [f"{error.get('exc_type', 'Exception')}: {error.get('exc_value', '')}"
-            for line in content if isinstance(line, dict)
-            for error in line.get("error_detail") or [] if isinstance(error, dict)]
+    return [_exception_text(error) for line in content if isinstance(line, dict) for error in _exceptions(line)]
 
 
 @dataclass

@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART
 from airflow_kit_platform.settings import DEFAULT_NAMESPACE
 from repo_tools import local_cluster
 from repo_tools.airflow_api import AirflowApi, AirflowApiError, TaskSummary, log_errors, log_text
+from repo_tools.harness import free_port
 from repo_tools.local_cluster import Cluster, SetupError
 
 DEFAULT_DAG = "kit_kubernetes_teams"  # a task per team in its own pod, in the team's fused image
@@ -178,12 +178,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     for line in access_lines(stack, cluster, outputs(stack, cluster)):
         print(f"  {line}")
     return 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager

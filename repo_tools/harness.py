@@ -11,6 +11,7 @@ import os
 import pathlib
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -67,6 +68,12 @@ def build_versions() -> dict[str, str]:
             name, value = line.split("=", 1)
             found[name.strip()] = value.strip().strip('"')
     return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def reference_path() -> pathlib.Path:

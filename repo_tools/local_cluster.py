@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from airflow_kit_platform.preflight import reach_error
-from repo_tools.harness import TOOLS, tool  # noqa: F401  (tool: part of this module's interface)
+from repo_tools.harness import REPO, TOOLS, tool  # noqa: F401  (tool: part of this module's interface)
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
 TOOLS_BIN = TOOLS / "bin"
 NODE_DIR = REPO / ".local-node"
 NODE_STACK = "local-node"   # the `local` shape with images built on this machine

@@ -10,7 +10,6 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import time
 from typing import Any, Callable, Iterable, Optional
@@ -25,12 +24,6 @@ SECRETS = {key: f"sched-{key}-value-5b1e" for key in SECRET_KEYS}
 SECRETS["fernetKey"] = "ZmRnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGZnZGY="
 NODE_CPU, NODE_MEMORY = 8, "32Gi"
 NODE_CPU, NODE_MEMORY = 8, "32Gi"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def kwok_node(name: str, cpu: int = NODE_CPU, memory: str = NODE_MEMORY) -> dict:

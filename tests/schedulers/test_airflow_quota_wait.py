@@ -23,8 +23,8 @@ import time
 import pytest
 
 from airflow_kit_platform.airflow.values import queue_wait_config
-from tests.support.measurements import MEASURED
 from repo_tools.schedulers import Scheduler
+from tests.support.measurements import MEASURED
 from tests.support.schedulers import TASK, start_koord_cluster
 
 pytest.importorskip("airflow.providers.cncf.kubernetes")

@@ -17,7 +17,6 @@ import pytest
 from tests.support.measurements import MEASURED
 from tests.support.schedulers import CONTENDED_TEAMS, priority_order_probe, start_koord_cluster
 
-
 NAMESPACE = "airflow-koord"
 CONFIG = {
     "namespace": NAMESPACE,

@@ -17,11 +17,11 @@ import yaml
 from airflow_kit_platform import versions
 from airflow_kit_platform.scheduling import volcano
 from airflow_kit_platform.settings import load_settings
+from repo_tools.harness import free_port
+from repo_tools.schedulers import configmap_data, deployment_flags, helm_render
 from tests.support.measurements import MEASURED
-from repo_tools.schedulers import configmap_data, deployment_flags, free_port, helm_render
 from tests.support.schedulers import CONTENDED_TEAMS, priority_order_probe
 from tests.support.toolchain import require_tools
-
 
 NAMESPACE = "airflow-volcano"
 CONFIG = {

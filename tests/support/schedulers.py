@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from repo_tools.schedulers import (KOORD_PRIORITY_CLASSES, NODE_CPU, SchedulerCluster, free_port,
-                                   koord_scheduler_config)
+from repo_tools.harness import free_port
+from repo_tools.schedulers import KOORD_PRIORITY_CLASSES, NODE_CPU, SchedulerCluster, koord_scheduler_config
 from tests.support.measurements import MEASURED
 from tests.support.toolchain import require_tools
 
