@@ -18,7 +18,7 @@ KIT = @test -x $(VENV)/bin/python || { echo "airflow-kit: no $(VENV) here: run \
 	$(VENV)/bin/python -m repo_tools.cli
 STACK_ARG = $(if $(STACK),--stack $(STACK))
 
-.PHONY: setup up dag credentials down preview destroy test tools worker-images bench bench-smoke
+.PHONY: setup up dag credentials down preview destroy test tools worker-images bench bench-smoke docs
 
 setup: ## .venv, the chart, the Pulumi toolchain, and the kit's local node when no cluster answers
 	PYTHON=$(PYTHON) CHARTS_FROM=$(CHARTS_FROM) scripts/setup.sh
@@ -58,3 +58,6 @@ bench: ## the scheduling benchmark (1,000 kwok nodes, 10,000 pods, every backend
 bench-smoke: ## the same at CI size (50 nodes, 500 pods); results in bench/results/smoke
 	$(VENV)/bin/python -m bench --smoke
 	$(VENV)/bin/python -m bench.airflow_side --smoke
+
+docs: ## regenerate the README's "Stack switches" table and Pulumi.yaml's config block from airflow_kit_platform/args.py
+	$(VENV)/bin/python -m repo_tools.stack_docs

@@ -12,14 +12,22 @@ The repository's stack files run the same component (`__main__.py` -> `program.r
 
 from airflow_kit_platform.args import (
     AirflowArgs,
+    AirflowChartArgs,
+    AirflowImageArgs,
+    CeleryWorkerResourcesArgs,
     ConcurrencyArgs,
     DatabaseArgs,
+    GitSyncArgs,
     ImagesArgs,
     KedaArgs,
+    LoadAwareArgs,
     LocalDiskArgs,
+    LogsVolumeArgs,
+    OvercommitArgs,
     PlatformArgs,
     PoolArgs,
     QueueArgs,
+    QuotaTreeArgs,
     SchedulerArgs,
     TaskResourcesArgs,
     TeamArgs,
@@ -37,6 +45,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'airflow_kit_platform' has no attribute {name!r}")
 
 
-__all__ = ["AIRFLOW_CHART_VERSION", "AIRFLOW_VERSION", "AirflowArgs", "ConcurrencyArgs", "ConfigError",
-           "DatabaseArgs", "ImagesArgs", "KedaArgs", "LocalDiskArgs", "Platform", "PlatformArgs", "PoolArgs",
-           "QueueArgs", "SchedulerArgs", "TESTED_AIRFLOW_RELEASES", "TaskResourcesArgs", "TeamArgs"]
+__all__ = ["AIRFLOW_CHART_VERSION", "AIRFLOW_VERSION", "AirflowArgs", "AirflowChartArgs", "AirflowImageArgs",
+           "CeleryWorkerResourcesArgs", "ConcurrencyArgs", "ConfigError", "DatabaseArgs", "GitSyncArgs", "ImagesArgs",
+           "KedaArgs", "LoadAwareArgs", "LocalDiskArgs", "LogsVolumeArgs", "OvercommitArgs", "Platform",
+           "PlatformArgs", "PoolArgs", "QueueArgs", "QuotaTreeArgs", "SchedulerArgs", "TESTED_AIRFLOW_RELEASES",
+           "TaskResourcesArgs", "TeamArgs"]

@@ -7,7 +7,7 @@ pure builders; this module only decides order and what is switched on.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -33,11 +33,8 @@ from airflow_kit_platform.workloads.pod_templates import (
 from airflow_kit_platform.workloads.pools import PoolsSync
 
 
-def resolve(args: Union[PlatformArgs, Settings],
-            given_secrets: Optional[Mapping[str, Optional[pulumi.Output]]]) -> tuple[Settings, dict]:
-    """Validated settings and the secrets as Pulumi secrets, from typed args or loaded settings."""
-    if isinstance(args, Settings):
-        return args, dict(given_secrets or {})
+def resolve(args: PlatformArgs) -> tuple[Settings, dict]:
+    """Validated settings and the secrets as Pulumi secrets."""
     stack = args.stack or pulumi.get_stack()
     for key in args.secrets:
         if key not in SECRET_KEYS:
@@ -49,17 +46,16 @@ def resolve(args: Union[PlatformArgs, Settings],
 
 class Platform(pulumi.ComponentResource):
     """One Airflow platform: Airflow's chart, the batch scheduler's queues and quotas, the team pod
-    templates and pools. `args` are typed `PlatformArgs` (a Pulumi program) or the settings a stack
-    file loads to; both are validated before anything is registered. Explicit providers work as for
+    templates and pools. `args` (a Pulumi program's, or a stack file's through
+    `PlatformArgs.from_config`) are validated before anything is registered. Explicit providers work as for
     any component: `opts=pulumi.ResourceOptions(providers={"kubernetes": provider})`."""
 
-    def __init__(self, name: str, args: Union[PlatformArgs, Settings], opts: Optional[pulumi.ResourceOptions] = None,
-                 *, given_secrets: Optional[Mapping[str, Optional[pulumi.Output]]] = None):
+    def __init__(self, name: str, args: PlatformArgs, opts: Optional[pulumi.ResourceOptions] = None):
         # Every pure plan first, before this component registers: a rule only a backend, the
         # queue layer or the pod templates know (a reserved queue or quota name) stops the
         # program with nothing created, in one line (a RunError: Pulumi prints no traceback).
         try:
-            settings, given_secrets = resolve(args, given_secrets)
+            settings, given_secrets = resolve(args)
             plan = scheduling_plan(settings)
             queues = queue_plan(settings, plan)
             keda = keda_chart(settings)

@@ -1,4 +1,4 @@
-"""The Pulumi program: config -> settings -> Platform -> stack outputs.
+"""The Pulumi program: stack config -> PlatformArgs -> Platform -> stack outputs.
 
 Bad config, and a chart that cannot be fetched (airflow_kit_platform/chart_source.py), stop here with
 `pulumi.RunError` (Pulumi prints the message without a traceback) before any resource is
@@ -11,6 +11,7 @@ import os
 
 import pulumi
 
+from airflow_kit_platform.args import PlatformArgs
 from airflow_kit_platform.config_reader import ConfigError
 from airflow_kit_platform.settings import Settings, load_settings
 from airflow_kit_platform.stack_config import read_secrets, read_stack_config
@@ -18,17 +19,20 @@ from airflow_kit_platform.stack_config import read_secrets, read_stack_config
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def load() -> Settings:
+def load() -> tuple[Settings, PlatformArgs]:
+    """The stack file's settings (for the checks that reach outside) and the same as Platform's args."""
     try:
         stack, raw, secret_keys = read_stack_config()
-        return load_settings(stack, raw, secret_keys)
+        settings = load_settings(stack, raw, secret_keys)
     except ConfigError as error:
         raise pulumi.RunError(str(error)) from None
+    secrets = {key: value for key, value in read_secrets().items() if key in secret_keys}
+    return settings, PlatformArgs.from_config(raw, stack=stack, secrets=secrets)
 
 
 def run(preflight: bool = True):
     """`preflight=False` skips the checks that reach outside the program (the mocked unit tier)."""
-    settings = load()
+    settings, args = load()
     from airflow_kit_platform import chart_source
     from airflow_kit_platform import preflight as cluster_preflight
     from airflow_kit_platform.platform import Platform  # imported late: config errors need none of it
@@ -37,7 +41,7 @@ def run(preflight: bool = True):
         if preflight:
             chart_source.check(settings)
             cluster_preflight.check(settings)
-        platform = Platform("airflow-kit", settings, given_secrets=read_secrets())
+        platform = Platform("airflow-kit", args)
     except (ConfigError, cluster_preflight.PreflightError) as error:
         raise pulumi.RunError(str(error)) from None
     for name, value in platform.outputs.items():

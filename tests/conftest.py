@@ -9,6 +9,7 @@ import sys
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+HELPER_TESTS = REPO / "packages" / "airflow-kit-dags" / "tests"  # the DAG helper's own tier
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
@@ -54,7 +55,11 @@ def pytest_collection_modifyitems(config, items):
     it is the slowest, and every other tier's answer comes first."""
     tiers = {line.split(":", 1)[0].strip() for line in config.getini("markers")}
     for item in items:
-        parts = pathlib.Path(item.path).relative_to(REPO / "tests").parts
+        path = pathlib.Path(item.path)
+        if path.is_relative_to(HELPER_TESTS):
+            item.add_marker(pytest.mark.helper)
+            continue
+        parts = path.relative_to(REPO / "tests").parts
         if parts and parts[0] in tiers:
             item.add_marker(getattr(pytest.mark, parts[0]))
     items.sort(key=lambda item: "/tests/realnode/" in str(item.path))

@@ -72,8 +72,8 @@ class AirflowSettings:
     git_sync: Optional[GitSync] = None
     api_server_replicas: int = 1
     celery_worker_replicas: int = 1  # used only without KEDA
-    # Celery worker requests; None: sized from worker_concurrency (see celery_worker_resources()).
-    celery_worker_cpu: Optional[str] = None
+    # Celery worker requests; memory None: sized from worker_concurrency (see celery_worker_resources()).
+    celery_worker_cpu: str = "1"
     celery_worker_memory: Optional[str] = None
     job_tasks: bool = False  # RBAC for KubernetesJobOperator (allowJobLaunching)
     statsd: bool = True  # the chart's StatsD exporter (metrics); off where nothing scrapes it
@@ -102,8 +102,7 @@ class AirflowSettings:
         the scheduler sees what the worker really uses instead of the chart's empty default.
         """
         memory = self.celery_worker_memory or f"{300 * self.concurrency.worker_concurrency + 512}Mi"
-        cpu = self.celery_worker_cpu or "1"
-        return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
+        return {"requests": {"cpu": self.celery_worker_cpu, "memory": memory}, "limits": {"memory": memory}}
 
     @property
     def executor(self) -> str:
@@ -139,7 +138,8 @@ def read_airflow(section: Section) -> AirflowSettings:
     image.finish()
     concurrency = read_concurrency(section.section("concurrency"))
     worker = section.section("celeryWorkerResources")
-    celery_worker_cpu, celery_worker_memory = worker.quantity("cpu", None), worker.quantity("memory", None)
+    celery_worker_cpu = worker.quantity("cpu", AirflowSettings.celery_worker_cpu)
+    celery_worker_memory = worker.quantity("memory", None)
     worker.finish()
     dag_source = section.choice("dagSource", DAG_SOURCES, AirflowSettings.dag_source)
     git_sync = None

@@ -61,9 +61,9 @@ def test_unknown_keys_get_a_did_you_mean():
 
 def test_every_args_field_is_documented():
     lines = fields_help(ArgsClass)
-    assert "airflow.concurrency.maxActiveTasksPerDag: [core] max_active_tasks_per_dag (default 16)" in lines
-    assert all(line.split(": ", 1)[1] for line in lines if not line.startswith("pools.description")), \
-        [line for line in lines if not line.split(": ", 1)[1]]
+    assert "airflow.concurrency.maxActiveTasksPerDag: `[core] max_active_tasks_per_dag` (default: `16`)" in lines
+    assert all(line.split(": ", 1)[1].split(" (default")[0] for line in lines), \
+        [line for line in lines if not line.split(": ", 1)[1].split(" (default")[0]]
 
 
 def run_component(args, opts_of=lambda: None):

@@ -88,14 +88,11 @@ def test_the_helper_is_the_installed_distribution_not_a_dags_folder_copy(airflow
     import airflow_kit
     from airflow.models.dagbag import DagBag
 
-    DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-
     distribution = importlib.metadata.distribution("airflow-kit-dags")
     assert distribution.metadata["Name"] == "airflow-kit-dags"
     # Its one dependency; Airflow and the provider are an extra only (packages/airflow-kit-dags/pyproject.toml).
     assert [r for r in distribution.requires or [] if "extra ==" not in r] == ["kubernetes>=29"]
-    assert not Path(airflow_kit.__file__).resolve().is_relative_to(DAGS_DIR)
-    assert not list(DAGS_DIR.rglob("airflow_kit"))
+    assert not Path(airflow_kit.__file__).resolve().is_relative_to(DAG_FILE.parent)
     dags = tmp_path / "dags"
     dags.mkdir()
     shutil.copy(DAG_FILE, dags / DAG_FILE.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 
 import pytest
@@ -21,7 +22,8 @@ from airflow_kit import (  # noqa: E402
     on_kubernetes,
 )
 from airflow_kit.catalog import parse_quantity  # noqa: E402
-from airflow_kit_platform.versions import AIRFLOW_VERSION  # noqa: E402
+
+AIRFLOW_VERSION = importlib.metadata.version("apache-airflow")
 
 
 class FakeTask:
@@ -271,11 +273,10 @@ def test_volcano_marks_reach_the_pod(catalog_dir, build_executor_pod):
     assert pod["metadata"]["annotations"]["scheduling.volcano.sh/queue-name"] == "etl"
 
 
-def test_preemptible_team_tasks_get_the_catalogs_retries(catalog_dir):
+def test_preemptible_team_tasks_get_the_catalogs_retries(catalog_dir, default_teams):
     from airflow_kit.catalog import load_catalog
-    from tests.airflow.conftest import DEFAULT_TEAMS
 
-    teams = {name: dict(team) for name, team in DEFAULT_TEAMS.items()}
+    teams = default_teams
     first, second = sorted(teams)[:2]
     teams[first]["task_retries"] = 2  # the kit sets this where pods can be preempted
     catalog = load_catalog(str(catalog_dir(teams=teams)))

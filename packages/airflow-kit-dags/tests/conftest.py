@@ -1,8 +1,9 @@
-"""Real-Airflow harness and the fixture team catalog for tests/airflow.
+"""The DAG helper's own tests: a real-Airflow harness and a fixture team catalog.
 
 * ``write_catalog(dir, ...)`` writes a small ``teams.json`` + ``<team>.yaml`` / ``<team>-local-disk.yaml``
-  in the layout the kit renders into the pod-templates ConfigMap. It stands in for the kit's renderer
-  until that exists: swap its body for a call to the renderer and every test keeps working.
+  in the helper's input format (what the kit renders into the pod-templates ConfigMap). The kit's
+  renderer is checked against the same format by the repo's tests (tests/contract, tests/dags); the
+  helper is tested here on its own, without the kit's Pulumi side.
 * At import (before any test module imports Airflow) this file points Airflow at a throw-away
   AIRFLOW_HOME with SQLite, ``CeleryExecutor,KubernetesExecutor``, no examples, a dags folder and a
   global pod template, and points ``AIRFLOW_KIT_POD_TEMPLATES_DIR`` at the fixture catalog.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import importlib.metadata
 import json
 import os
 import shutil
@@ -28,12 +30,8 @@ from typing import Any
 import pytest
 import yaml
 
-from airflow_kit_platform.versions import AIRFLOW_VERSION
-
-REPO = Path(__file__).resolve().parents[2]
-DAGS_DIR = REPO / "dags"
-# The DAG helper is the installed distribution airflow-kit-dags (packages/airflow-kit-dags, in
-# requirements.txt), as in every image the kit renders: no copy of it in any dags folder.
+# The Airflow the helper is tested with: the one installed beside it.
+AIRFLOW_VERSION = importlib.metadata.version("apache-airflow")
 TEMPLATES_IN_POD = "/opt/airflow/kit-pod-templates"
 
 # ----------------------------------------------------------------------------- fixture catalog
@@ -349,6 +347,12 @@ def pytest_terminal_summary(terminalreporter):
 def kit_catalog_dir() -> Path:
     """The session's fixture catalog (AIRFLOW_KIT_POD_TEMPLATES_DIR unless a test overrides it)."""
     return CATALOG_DIR
+
+
+@pytest.fixture()
+def default_teams() -> dict[str, dict[str, Any]]:
+    """The fixture catalog's teams, a copy a test may change and write with ``catalog_dir(teams=...)``."""
+    return copy.deepcopy(DEFAULT_TEAMS)
 
 
 @pytest.fixture(scope="session")
