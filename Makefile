@@ -18,7 +18,7 @@ KIT = @test -x $(VENV)/bin/python || { echo "airflow-kit: no $(VENV) here: run \
 	$(VENV)/bin/python -m repo_tools.cli
 STACK_ARG = $(if $(STACK),--stack $(STACK))
 
-.PHONY: setup up dag credentials down preview destroy test tools worker-images bench bench-smoke docs
+.PHONY: setup up dag credentials down preview destroy test test-faults tools worker-images bench bench-smoke docs
 
 setup: ## .venv, the chart, the Pulumi toolchain, and the kit's local node when no cluster answers
 	PYTHON=$(PYTHON) CHARTS_FROM=$(CHARTS_FROM) scripts/setup.sh
@@ -44,6 +44,9 @@ destroy: ## destroy the stack only (the kit's node keeps running)
 
 test: ## every test tier; live tiers skip with a reason when their tools or cluster are absent
 	$(VENV)/bin/python -m pytest
+
+test-faults: ## the fault tier alone: real crashes on the kit's real node with work in flight (tests/faults)
+	$(VENV)/bin/python -m pytest -m faults
 
 tools: ## build pulumi, its plugins, the control plane, kwok, helm and the real schedulers from Go modules into .tools/bin
 	scripts/tools.sh

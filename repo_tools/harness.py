@@ -137,14 +137,28 @@ class PulumiProject:
         project["runtime"]["options"]["virtualenv"] = sys.prefix  # the venv running the tests
         (root / "Pulumi.yaml").write_text(yaml.safe_dump(project))
         (root / "stacks").mkdir()
-        (root / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(
-            {"config": {f"airflow-kit:{key}": value for key, value in config.items()}}))
+        self.set_config(config)
         (root / "state").mkdir()
         self.env = dict(env, KUBECONFIG=kubeconfig, PULUMI_BACKEND_URL=f"file://{root / 'state'}",
                         PULUMI_HOME=str(root / "pulumi-home"))
 
+    def set_config(self, config: dict) -> None:
+        """Rewrite the stack file (the secrets set with `pulumi config set` live in it too: kept)."""
+        path = self.root / "stacks" / f"Pulumi.{self.stack}.yaml"
+        kept = yaml.safe_load(path.read_text()) if path.exists() else {}
+        secrets = {key: value for key, value in (kept.get("config") or {}).items() if isinstance(value, dict)
+                   and "secure" in value}
+        path.write_text(yaml.safe_dump({**{key: value for key, value in kept.items() if key != "config"},
+                                        "config": {**secrets, **{f"airflow-kit:{key}": value
+                                                                 for key, value in config.items()}}}))
+
     def pulumi(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
         return run(["pulumi", *args, "--non-interactive"], self.env, cwd=self.root, timeout=timeout, check=check)
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """`pulumi ARGS` in the background (a run a test interrupts)."""
+        return subprocess.Popen(["pulumi", *args, "--non-interactive"], env=self.env, cwd=self.root,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def init(self, secrets: dict[str, str]) -> None:
         self.pulumi("stack", "init", self.stack, "--secrets-provider", "passphrase")

@@ -5,6 +5,8 @@
 #   scripts/real-node.sh env DIR                     `export` lines (KUBECONFIG, ...) to eval
 #   scripts/real-node.sh status DIR                  exit 0 when the node is Ready
 #   scripts/real-node.sh stop DIR                    stop everything and undo every host change
+#   scripts/real-node.sh reboot DIR                  the node's reboot: containers and node programs
+#                                                    stopped hard, started again with their state
 #   scripts/real-node.sh needs DIR                   the programs a start needs
 #
 # What runs (each a process of ours, stopped by the PID recorded in DIR/pids):
@@ -39,7 +41,7 @@ HELPER_IMAGE=localhost/airflow-kit/debian:bookworm
 KUBELET_PORT=10250
 SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 # shellcheck source=scripts/processes.sh
 . "$REPO/scripts/processes.sh"
 [ $# -ge 2 ] || usage 2
@@ -370,11 +372,19 @@ cmd_start() {
   [ "$(cat "$DIR/images.rc" 2>/dev/null)" = 0 ] || { tail -n 30 "$DIR/logs/images.log" >&2; die "image build failed (see $DIR/logs/images.log)"; }
   "$REPO/scripts/images.sh" load --stack "$stack" --address "$SOCK" 2>>"$DIR/logs/images.log"
 
+  write_kubelet_config
+  write_corefile
+  start_node_agents
+  trap - EXIT
+  log "real node up in $((SECONDS - started))s: KUBECONFIG=$CLUSTER/kubeconfig"
+}
+
+# The node's own programs after containerd (a boot starts them again with their state kept).
+start_node_agents() {
   local hierarchy
   for hierarchy in /sys/fs/cgroup/*/; do
     [ -d "$hierarchy" ] && [ ! -L "${hierarchy%/}" ] && mkdir -p "$hierarchy$CGROUP_ROOT"
   done
-  write_kubelet_config
   start_proc kubelet kubelet --config "$DIR/kubelet/config.yaml" --kubeconfig "$DIR/kubelet.kubeconfig" \
     --root-dir "$DIR/kubelet/root" --cert-dir "$DIR/kubelet/pki" --node-ip "$NODE_ADDRESS" \
     --hostname-override "$NODE_NAME"
@@ -383,30 +393,18 @@ cmd_start() {
     --conntrack-max-per-core 0 --conntrack-tcp-timeout-established 0 --conntrack-tcp-timeout-close-wait 0 \
     --iptables-localhost-nodeports=false \
     --metrics-bind-address "127.0.0.1:$(free_port)" --healthz-bind-address "127.0.0.1:$(free_port)"
-  write_corefile
   start_proc coredns coredns -conf "$DIR/Corefile"
   start_proc local-path-provisioner local-path-provisioner --debug start --kubeconfig "$DIR/provisioner.kubeconfig" \
     --namespace "$PROVISIONER_NAMESPACE" --configmap-name local-path-config --service-account-name default \
     --helper-image "$HELPER_IMAGE" --provisioner-name rancher.io/local-path
-
   wait_for 120 "node $NODE_NAME" kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s \
     || die "the node did not become Ready (see $DIR/logs/kubelet.log)"
-  trap - EXIT
-  log "real node up in $((SECONDS - started))s: KUBECONFIG=$CLUSTER/kubeconfig"
 }
 
-cmd_stop() {
-  [ -d "$DIR/pids" ] || { log "nothing started in $DIR"; return 0; }
+# Stop the node's programs and kill every container, as a power cut would (the control plane
+# stays). `--keep-containers`: containerd keeps its containers' records, as across a reboot.
+stop_node_agents() {
   local name
-  # Pods first, while the kubelet can still stop them cleanly.
-  if live_pid kubelet >/dev/null && [ -f "$CLUSTER/kubeconfig" ]; then
-    kc delete pods --all --all-namespaces --grace-period=5 --wait=false >/dev/null 2>&1 || true
-    local n
-    for n in $(seq 1 40); do
-      [ -z "$(kc get pods -A -o name 2>/dev/null)" ] && break
-      sleep 0.5
-    done
-  fi
   for name in local-path-provisioner coredns kube-proxy kubelet; do stop_proc "$name"; done
   # Whatever containers are left (the kubelet was killed, or pods would not stop).
   if live_pid containerd >/dev/null; then
@@ -415,6 +413,8 @@ cmd_stop() {
       ctr --address "$SOCK" -n k8s.io tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true
     done
     sleep 1
+  fi
+  if [ "${1:-}" != --keep-containers ] && live_pid containerd >/dev/null; then
     for task in $(ctr --address "$SOCK" -n k8s.io tasks ls -q 2>/dev/null); do
       ctr --address "$SOCK" -n k8s.io tasks delete -f "$task" >/dev/null 2>&1 || true
     done
@@ -434,8 +434,10 @@ cmd_stop() {
   for procs in $(find /sys/fs/cgroup/*/"$CGROUP_ROOT" -name cgroup.procs 2>/dev/null); do
     for pid in $(cat "$procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
   done
-  "$REPO/scripts/local-cluster.sh" stop "$CLUSTER" 2>&1 | sed 's/^/  /' >&2 || true
+}
 
+# What a reboot clears: the mounts under DIR (volumes, snapshots, sandboxes) and the pods' network namespaces.
+unmount_node() {
   # Mounts under DIR (the kubelet's volumes, containerd's snapshots and sandboxes), deepest first.
   local target
   for target in $(awk -v d="$DIR/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r); do
@@ -449,6 +451,37 @@ cmd_stop() {
     umount "/var/run/netns/$ns" 2>/dev/null || true
     ip netns delete "$ns" 2>/dev/null || rm -f "/var/run/netns/$ns"
   done
+}
+
+# A node reboot: every container and node program stopped hard, mounts and network namespaces
+# gone, then containerd and the node's programs started again on the state they keep (images,
+# the kubelet's and containerd's folders). The control plane (a managed one, elsewhere) stays up.
+cmd_reboot() {
+  live_pid kubelet >/dev/null || die "no node running in $DIR"
+  local started=$SECONDS
+  stop_node_agents --keep-containers
+  unmount_node
+  start_proc containerd containerd --config "$DIR/containerd/config.toml"
+  wait_for 30 containerd ctr --address "$SOCK" version || die "containerd did not start (see $DIR/logs/containerd.log)"
+  start_node_agents
+  log "node rebooted in $((SECONDS - started))s"
+}
+
+cmd_stop() {
+  [ -d "$DIR/pids" ] || { log "nothing started in $DIR"; return 0; }
+  local name
+  # Pods first, while the kubelet can still stop them cleanly.
+  if live_pid kubelet >/dev/null && [ -f "$CLUSTER/kubeconfig" ]; then
+    kc delete pods --all --all-namespaces --grace-period=5 --wait=false >/dev/null 2>&1 || true
+    local n
+    for n in $(seq 1 40); do
+      [ -z "$(kc get pods -A -o name 2>/dev/null)" ] && break
+      sleep 0.5
+    done
+  fi
+  stop_node_agents
+  "$REPO/scripts/local-cluster.sh" stop "$CLUSTER" 2>&1 | sed 's/^/  /' >&2 || true
+  unmount_node
   # KUBE-*/CNI-* chains (kube-proxy --cleanup cannot run everywhere): unhook, flush, delete.
   local cmd table chain rule
   for cmd in iptables ip6tables; do
@@ -495,6 +528,7 @@ case "$CMD" in
   start) cmd_start "$@" ;;
   needs) needs ;;
   stop) cmd_stop ;;
+  reboot) cmd_reboot ;;
   env) cmd_env ;;
   status) kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s >/dev/null 2>&1 ;;
   *) usage 2 ;;

@@ -14,6 +14,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from repo_tools.harness import Missing, missing_tools, toolchain_env  # noqa: E402
+from tests.support.real_node import real_node  # noqa: E402,F401  (the session's node, shared by realnode and faults)
 from tests.support.reference import reference_dir  # noqa: E402  (one finder for every tier)
 
 
@@ -51,8 +52,8 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Each test carries its tier folder's marker (`pytest -m e2e`); the real-node tier runs last:
-    it is the slowest, and every other tier's answer comes first."""
+    """Each test carries its tier folder's marker (`pytest -m e2e`); the real-node tiers run last
+    (realnode, then faults, on the one node): the slowest, and every other tier's answer comes first."""
     tiers = {line.split(":", 1)[0].strip() for line in config.getini("markers")}
     for item in items:
         path = pathlib.Path(item.path)
@@ -62,4 +63,5 @@ def pytest_collection_modifyitems(config, items):
         parts = path.relative_to(REPO / "tests").parts
         if parts and parts[0] in tiers:
             item.add_marker(getattr(pytest.mark, parts[0]))
-    items.sort(key=lambda item: "/tests/realnode/" in str(item.path))
+    last = ("/tests/realnode/", "/tests/faults/")
+    items.sort(key=lambda item: next((rank + 1 for rank, folder in enumerate(last) if folder in str(item.path)), 0))

@@ -27,6 +27,7 @@ from airflow_kit_platform.workloads.pod_templates import default_pod_template_te
 from airflow_kit_platform.workloads.pools import pools_file, pools_json
 from tests.dags.dag_env import (
     DAGS_DIR,
+    EXTRA_DAG_IDS,
     KUBERNETES_EXECUTOR_FILES,
     MEASUREMENTS,
     REFERENCE_DAG_FILES,
@@ -41,7 +42,7 @@ from tests.dags.dag_env import (
 
 pytestmark = pytest.mark.skipif(not airflow_available(), reason="real Airflow 3 + providers not installed")
 
-REFERENCE_DAG_IDS = {name[:-3] for name in REFERENCE_DAG_FILES}  # file kit_x.py holds DAG kit_x
+REFERENCE_DAG_IDS = {name[:-3] for name in REFERENCE_DAG_FILES} | set().union(*EXTRA_DAG_IDS.values())
 TEAM_LABEL = "airflow-kit/team"
 LOGICAL_DATE = "2025-01-01T00:00:00+00:00"
 
@@ -58,7 +59,7 @@ _PARSED: dict[tuple[str, str], dict[str, Any]] = {}
 def test_reference_dags_are_there():
     assert set(REFERENCE_DAG_FILES) == {
         "kit_celery_pools.py", "kit_kubernetes_teams.py", "kit_pod_operator.py", "kit_queued_job.py",
-        "kit_deferrable_sensor.py", "kit_training_chain.py", "kit_connection_variable.py"}
+        "kit_deferrable_sensor.py", "kit_training_chain.py", "kit_connection_variable.py", "kit_fault_probe.py"}
     for name in REFERENCE_DAG_FILES:
         text = (DAGS_DIR / name).read_text()
         assert text.startswith('"""Pattern:') or text.startswith('"""'), f"{name}: starts with its docstring"
@@ -101,7 +102,8 @@ def test_reference_dags_load(stack, executors, parsed):
         assert set(errors) == KUBERNETES_EXECUTOR_FILES
         for name, text in errors.items():
             assert "UnknownExecutorException" in text and "'KubernetesExecutor', which is not available" in text, text
-        assert set(result["dags"]) == REFERENCE_DAG_IDS - {name[:-3] for name in KUBERNETES_EXECUTOR_FILES}
+        assert set(result["dags"]) == REFERENCE_DAG_IDS - {dag_id for name in KUBERNETES_EXECUTOR_FILES
+                                                           for dag_id in {name[:-3], *EXTRA_DAG_IDS.get(name, ())}}
     assert result["dagbag_seconds"] < 20, "parsing the reference DAGs must stay cheap"
 
 

@@ -1,0 +1,69 @@
+"""Probe: work in flight on every path at once, to see the platform ride out a restart.
+
+Trigger it, then restart (or kill) a component: a KubernetesExecutor task in the team's pod, a
+Celery task and a deferred task (the triggerer holds it) each run for `seconds` and end by
+themselves. Every run must end `success`, reruns only within `retries`. The fault tier
+(tests/faults) does exactly this for each component; `kit_fault_oom` shows what a user sees
+when a task outgrows its memory limit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
+from airflow.sdk import DAG, Param, task
+
+from airflow_kit import load_catalog, on_kubernetes
+
+catalog = load_catalog()
+TEAM = sorted(catalog.teams)[0]
+
+
+def busy(seconds: str, where: str) -> str:
+    """Sleep in steps, printing each one, so a log shows how far the task got."""
+    import time
+
+    seconds = int(seconds)  # a rendered template
+    for step in range(0, seconds, 5):
+        print(f"{where}: {step} s of {seconds} s", flush=True)
+        time.sleep(min(5, seconds - step))
+    return where
+
+
+with DAG(
+    dag_id="kit_fault_probe",
+    description="A KubernetesExecutor task, a Celery task and a deferred task in flight together",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=4,
+    params={"seconds": Param(45, type="integer", minimum=5, maximum=3600)},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    tags=["airflow-kit", "probe"],
+):
+    task(busy, task_id="in_team_pod", **on_kubernetes(TEAM))(seconds="{{ params.seconds }}", where="team pod")
+    task(busy, task_id="on_celery")(seconds="{{ params.seconds }}", where="celery")
+    # Deferred: the triggerer waits; rendered at each try, so a retry waits again.
+    DateTimeSensorAsync(task_id="deferred",
+                        target_time="{{ (macros.datetime.utcnow() + macros.timedelta(seconds=params.seconds)).isoformat() }}")
+
+
+def outgrow(megabytes: int) -> None:
+    """Allocate past the pod's memory limit: the kernel's OOM killer ends the task process."""
+    chunks = []
+    for _ in range(megabytes):
+        chunks.append(bytearray(1024 * 1024))
+    print(f"allocated {len(chunks)} MiB")
+
+
+with DAG(
+    dag_id="kit_fault_oom",
+    description="A task past its memory limit: OOM-killed, and its log says so",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    tags=["airflow-kit", "probe"],
+):
+    # No retry: the point is the one failure and what its log says (the team may set retries).
+    task(outgrow, task_id="outgrow", **{**on_kubernetes(TEAM, memory="512Mi"), "retries": 0})(megabytes=4096)
