@@ -62,5 +62,5 @@ bench-smoke: ## the same at CI size (50 nodes, 500 pods); results in bench/resul
 	$(VENV)/bin/python -m bench --smoke
 	$(VENV)/bin/python -m bench.airflow_side --smoke
 
-docs: ## regenerate the README's "Stack switches" table and Pulumi.yaml's config block from airflow_kit_platform/args.py
+docs: ## regenerate the README's "Stack switches" table and Pulumi.yaml's config block from components/args.py
 	$(VENV)/bin/python -m repo_tools.stack_docs

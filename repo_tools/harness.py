@@ -130,7 +130,7 @@ class PulumiProject:
 
     def __init__(self, root: pathlib.Path, env: dict[str, str], kubeconfig: str, stack: str, config: dict):
         self.root, self.stack = root, stack
-        shutil.copytree(REPO / "airflow_kit_platform", root / "airflow_kit_platform",
+        shutil.copytree(REPO / "components", root / "airflow_kit_platform",
                         ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy(REPO / "__main__.py", root / "__main__.py")
         project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())

@@ -179,7 +179,7 @@ def provider_mismatch() -> Optional[str]:
     reported = provider_plugin_version(plugin)
     if Version(reported) < Version(wanted):
         return (f"the Kubernetes provider plugin {plugin} reports {reported}, older than the pulumi-kubernetes "
-                f"SDK {wanted} it must serve: pin the SDK at or below the plugin (airflow_kit_platform/versions.py, "
+                f"SDK {wanted} it must serve: pin the SDK at or below the plugin (components/versions.py, "
                 "requirements.txt) or build a newer plugin (scripts/build-versions.sh)")
     return None
 

@@ -1,5 +1,5 @@
 # Sourced by scripts/tools.sh (and read by tests/contract): the toolchain versions it builds where the
-# Go module proxy does not serve the product's pins (airflow_kit_platform/versions.py).
+# Go module proxy does not serve the product's pins (components/versions.py).
 # - volcano.sh/volcano 1.15.x and volcano.sh/apis >= 1.14.1 are refused by the proxy, and
 #   volcano.sh/volcano replaces volcano.sh/apis with a ./staging path its module zip lacks:
 #   the tests build the scheduler at 1.14.1 against the served apis 1.14.0 (users still get
@@ -21,4 +21,4 @@ PULUMI_KUBERNETES_PROVIDER_BUILD_SDK="v4.25.0"
 PULUMI_KUBERNETES_PROVIDER_BUILD_VERSION="4.25.0-alpha.20260115"
 # - github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3 and
 #   github.com/pulumi/pulumi-random/provider/v4 are refused at every version: the kit generates
-#   its secrets with a dynamic resource the Python SDK serves (airflow_kit_platform/airflow/generated_secrets.py).
+#   its secrets with a dynamic resource the Python SDK serves (components/airflow/generated_secrets.py).

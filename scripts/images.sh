@@ -11,7 +11,7 @@
 # build context for a fused worker image): a warm run builds nothing and loads in seconds.
 # The DAG helper (packages/airflow-kit-dags, import name airflow_kit) goes into the Airflow image
 # and every fused worker image as a wheel made from the installed distribution (offline, stable
-# bytes: airflow_kit_platform/workloads/helper_wheel.py). Builds use buildah with
+# bytes: components/workloads/helper_wheel.py). Builds use buildah with
 # the host network (Debian mirrors and PyPI) and the host's CA bundle mounted read-only.
 # <cache>/images/build-times.txt gets one line per build.
 set -euo pipefail
@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-eval "$(python3 "$REPO/airflow_kit_platform/versions.py" --shell)"
+eval "$(python3 "$REPO/components/versions.py" --shell)"
 SUITE=$IMAGE_DEBIAN_SUITE
 DEBIAN_REF=localhost/airflow-kit/debian:$SUITE
 PAUSE_REF=localhost/airflow-kit/pause:kit
@@ -142,7 +142,7 @@ build_pause() {
 # build_recipe NAME REF [extra context paths hashed too...]: images/NAME/Containerfile FROM debian
 build_recipe() {
   local name=$1 ref=$2 key archive started context; shift 2
-  key=$( { echo "$name $ref $DEBIAN_KEY"; tree_hash "$REPO/images/$name" "$@"; python3 "$REPO/airflow_kit_platform/versions.py" --shell; } | hash_of)
+  key=$( { echo "$name $ref $DEBIAN_KEY"; tree_hash "$REPO/images/$name" "$@"; python3 "$REPO/components/versions.py" --shell; } | hash_of)
   archive=$(archive_of "$name" "$key")
   KEYS+=("$ref $archive")
   eval "KEY_${name//-/_}=$key ARCHIVE_${name//-/_}=$archive"

@@ -6,7 +6,7 @@
 #   scripts/tools.sh --list [SET,...]                           list the tool names (of those sets)
 #
 # Everything comes from the Go module proxy (the only source of Go code this machine and
-# CI reach), at the versions in airflow_kit_platform/versions.py. Go's module and build caches live
+# CI reach), at the versions in components/versions.py. Go's module and build caches live
 # under ${AIRFLOW_KIT_CACHE:-$HOME/.cache/airflow-kit} (about 14 GB once warm), with a copy of
 # every built tool in <cache>/store. A tool is skipped when <bin>/<tool> exists and its stamp
 # (<tools>/stamps/<tool>) records the wanted version; else it is copied from the store (a
@@ -18,7 +18,7 @@
 # line per tool, <tools>/build-times.txt one line per build, <tools>/logs/<tool>.log the
 # build output.
 #
-# Upstream gaps on the proxy (see the notes in airflow_kit_platform/versions.py):
+# Upstream gaps on the proxy (see the notes in components/versions.py):
 #   - pkg/v3 is not served at PULUMI_CLI_VERSION, so the CLI is built at
 #     PULUMI_CLI_BUILD_VERSION (the nearest served release);
 #   - the Python language host module is not served at all: a small stand-in host
@@ -83,7 +83,7 @@ if [ "$PRINT_ENV" = 1 ]; then
   exit 0
 fi
 
-eval "$(python3 "$REPO/airflow_kit_platform/versions.py" --shell)"
+eval "$(python3 "$REPO/components/versions.py" --shell)"
 . "$REPO/scripts/build-versions.sh"
 : "${PULUMI_CLI_BUILD_VERSION:=$PULUMI_CLI_VERSION}"
 

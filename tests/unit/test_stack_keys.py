@@ -1,4 +1,4 @@
-"""Every stack key is declared once (airflow_kit_platform/args.py): the README's table and
+"""Every stack key is declared once (components/args.py): the README's table and
 Pulumi.yaml's config block are generated from it, every stack file's keys are in it, and every
 default it shows is the default the validator applies."""
 

@@ -1,4 +1,4 @@
-"""Versions are pinned once (airflow_kit_platform/versions.py); requirements files must agree."""
+"""Versions are pinned once (components/versions.py); requirements files must agree."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Pulumi program: stack config -> PlatformArgs -> Platform -> stack outputs.
 
-Bad config, and a chart that cannot be fetched (airflow_kit_platform/chart_source.py), stop here with
+Bad config, and a chart that cannot be fetched (components/chart_source.py), stop here with
 `pulumi.RunError` (Pulumi prints the message without a traceback) before any resource is
 registered.
 """

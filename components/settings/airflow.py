@@ -79,7 +79,7 @@ class AirflowSettings:
     statsd: bool = True  # the chart's StatsD exporter (metrics); off where nothing scrapes it
     auth_manager: str = "fab"  # AUTH_MANAGERS
     logs_volume: Optional[LogsVolume] = None  # None: logs live and die with each pod
-    # Passthrough (airflow_kit_platform/passthrough.py): chart values and airflow.cfg options the
+    # Passthrough (components/passthrough.py): chart values and airflow.cfg options the
     # kit does not set, merged under its own.
     chart_values: Mapping[str, Any] = field(default_factory=dict)
     config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """Every pinned version the kit depends on, in one place.
 
 Charts, images, Python packages and the toolchain built by scripts/tools.sh all read
-from here (`python3 airflow_kit_platform/versions.py --shell` prints them for shell scripts).
+from here (`python3 components/versions.py --shell` prints them for shell scripts).
 Bumping a version is a one-line change in this file plus `requirements*.txt`, which
 tests/unit/test_versions.py keeps in step with it.
 """
@@ -88,4 +88,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--shell"]:
         print(shell_assignments())
     else:
-        sys.exit("usage: python3 airflow_kit_platform/versions.py --shell")
+        sys.exit("usage: python3 components/versions.py --shell")

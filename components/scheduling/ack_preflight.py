@@ -1,5 +1,5 @@
 """ACK's pre-flight: the managed add-ons a stack relies on, read from the cluster before anything is
-created (airflow_kit_platform/preflight.py runs it with a ClusterReader).
+created (components/preflight.py runs it with a ClusterReader).
 
 Checks: the ElasticQuotaTree CRD (capacity scheduling of ACK Pro's scheduler); with
 `quotaTree.owner: kit`, no other ElasticQuotaTree in kube-system (ACK allows one);

@@ -1,5 +1,5 @@
 """The one table of scheduling backends: what the settings, the layers and the benchmark know of
-each before its module (airflow_kit_platform/scheduling/<name>.py) renders anything, including
+each before its module (components/scheduling/<name>.py) renders anything, including
 the rules its settings must follow. Nothing outside the table and the backend's module names a
 backend."""
 

@@ -53,7 +53,7 @@ CONFIGMAP_MAX_BYTES = 1024 * 1024  # the API server refuses larger ConfigMaps
 
 @dataclass(frozen=True)
 class TaskSecrets:
-    """Which of the kit's Secrets (airflow_kit_platform/airflow/chart_names.SecretNames) a task pod reads."""
+    """Which of the kit's Secrets (components/airflow/chart_names.SecretNames) a task pod reads."""
 
     expose_api_secrets_to_tasks: bool = False
 

@@ -6,7 +6,7 @@ operator should know); optionally `outputs(settings) -> dict` (its own stack out
 `exports(settings) -> {path: text}` (files for the cluster's admin); one that relies on add-ons
 it does not install also has a pre-flight (PREFLIGHTS). Adding a backend
 is one module, one entry in BACKEND_MODULES and its row in the table of backends
-(airflow_kit_platform/model/backends.py; a test keeps the two equal).
+(components/model/backends.py; a test keeps the two equal).
 """
 
 from __future__ import annotations
