@@ -174,6 +174,13 @@ class AirflowArgs:
                                     kit=AirflowSettings.dag_source)
     git_sync: Optional[GitSyncArgs] = doc("the DAG repository")
     api_server_replicas: Optional[int] = doc("API server replicas", kit=AirflowSettings.api_server_replicas)
+    scheduler_replicas: Optional[int] = doc("scheduler replicas (Airflow 3 runs several side by side; 2 for HA)",
+                                            kit=AirflowSettings.scheduler_replicas)
+    triggerer_replicas: Optional[int] = doc("triggerer replicas (2 for HA: a deferred task resumes on the other "
+                                            "when one dies)", kit=AirflowSettings.triggerer_replicas)
+    pod_disruption_budgets: Optional[bool] = doc("a PodDisruptionBudget (maxUnavailable 1) for the scheduler, API "
+                                                 "server and triggerer", kit=Words("true when any of them has 2 or "
+                                                                                   "more replicas"))
     celery_worker_replicas: Optional[int] = doc("Celery worker replicas without KEDA",
                                                 kit=AirflowSettings.celery_worker_replicas)
     celery_worker_resources: Optional[CeleryWorkerResourcesArgs] = doc("Celery worker requests")

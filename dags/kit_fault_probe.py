@@ -4,7 +4,8 @@ Trigger it, then restart (or kill) a component: a KubernetesExecutor task in the
 Celery task and a deferred task (the triggerer holds it) each run for `seconds` and end by
 themselves. Every run must end `success`, reruns only within `retries`. The fault tier
 (tests/faults) does exactly this for each component; `kit_fault_oom` shows what a user sees
-when a task outgrows its memory limit.
+when a task outgrows its memory limit; `kit_fault_stream` keeps a scheduler busy, to see how
+long scheduling stops when one of several schedulers dies.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ with DAG(
     task(busy, task_id="in_team_pod", **on_kubernetes(TEAM))(seconds="{{ params.seconds }}", where="team pod")
     task(busy, task_id="on_celery")(seconds="{{ params.seconds }}", where="celery")
     # Deferred: the triggerer waits; rendered at each try, so a retry waits again.
-    DateTimeSensorAsync(task_id="deferred",
-                        target_time="{{ (macros.datetime.utcnow() + macros.timedelta(seconds=params.seconds)).isoformat() }}")
+    DateTimeSensorAsync(
+        task_id="deferred",
+        target_time="{{ (macros.datetime.utcnow() + macros.timedelta(seconds=params.seconds)).isoformat() }}")
 
 
 def outgrow(megabytes: int) -> None:
@@ -67,3 +69,23 @@ with DAG(
 ):
     # No retry: the point is the one failure and what its log says (the team may set retries).
     task(outgrow, task_id="outgrow", **{**on_kubernetes(TEAM, memory="512Mi"), "retries": 0})(megabytes=4096)
+
+
+def tick(index: int) -> int:
+    import time
+
+    time.sleep(2)
+    return index
+
+
+with DAG(
+    dag_id="kit_fault_stream",
+    description="A steady stream of short tasks: how long scheduling stops when a scheduler dies",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_tasks=4,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
+    tags=["airflow-kit", "probe"],
+):
+    task(tick, task_id="tick").expand(index=list(range(40)))

@@ -151,6 +151,7 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
         "pgbouncer": {"enabled": uses_pgbouncer(settings)},
         "workers": _workers(settings),
     }
+    _high_availability(airflow, values)
     if bundled:
         # Bitnami's chart reads the admin password from our Secret instead of values.
         values["postgresql"]["auth"] = {"existingSecret": SecretNames.postgresql_auth}
@@ -193,6 +194,23 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
     if pod_template is not None:
         values["podTemplate"] = pod_template
     return merge_under(values, settings.airflow.chart_values, stack=settings.stack, key="airflow.chartValues")
+
+
+# The components a budget keeps one replica of through voluntary disruptions (a node drain).
+DISRUPTION_BUDGETED = ("scheduler", "apiServer", "triggerer")
+
+
+def _high_availability(airflow, values: dict[str, Any]) -> None:
+    """Replicas of the scheduler and triggerer (only set when more than one: the chart's
+    default stays untouched otherwise) and a PodDisruptionBudget (maxUnavailable 1) each."""
+    if airflow.scheduler_replicas > 1:
+        values.setdefault("scheduler", {})["replicas"] = airflow.scheduler_replicas
+    if airflow.triggerer_replicas > 1:
+        values["triggerer"]["replicas"] = airflow.triggerer_replicas
+    if airflow.pod_disruption_budgets:
+        for component in DISRUPTION_BUDGETED:
+            values.setdefault(component, {})["podDisruptionBudget"] = {
+                "enabled": True, "config": {"maxUnavailable": 1}}
 
 
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"

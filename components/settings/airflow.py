@@ -71,6 +71,12 @@ class AirflowSettings:
     dag_source: str = "image"
     git_sync: Optional[GitSync] = None
     api_server_replicas: int = 1
+    # High availability: Airflow 3 runs several schedulers and triggerers side by side (row locks
+    # in the metadata database share the work); a PodDisruptionBudget per component keeps one up
+    # through a node drain. None: budgets on when any of them has 2 or more replicas.
+    scheduler_replicas: int = 1
+    triggerer_replicas: int = 1
+    disruption_budgets: Optional[bool] = None
     celery_worker_replicas: int = 1  # used only without KEDA
     # Celery worker requests; memory None: sized from worker_concurrency (see celery_worker_resources()).
     celery_worker_cpu: str = "1"
@@ -103,6 +109,14 @@ class AirflowSettings:
         """
         memory = self.celery_worker_memory or f"{300 * self.concurrency.worker_concurrency + 512}Mi"
         return {"requests": {"cpu": self.celery_worker_cpu, "memory": memory}, "limits": {"memory": memory}}
+
+    @property
+    def highly_available(self) -> bool:
+        return max(self.api_server_replicas, self.scheduler_replicas, self.triggerer_replicas) > 1
+
+    @property
+    def pod_disruption_budgets(self) -> bool:
+        return self.highly_available if self.disruption_budgets is None else self.disruption_budgets
 
     @property
     def executor(self) -> str:
@@ -160,6 +174,9 @@ def read_airflow(section: Section) -> AirflowSettings:
         image_repository=image_repository, image_tag=image_tag, concurrency=concurrency,
         dag_source=dag_source, git_sync=git_sync,
         api_server_replicas=section.integer("apiServerReplicas", AirflowSettings.api_server_replicas, minimum=1),
+        scheduler_replicas=section.integer("schedulerReplicas", AirflowSettings.scheduler_replicas, minimum=1),
+        triggerer_replicas=section.integer("triggererReplicas", AirflowSettings.triggerer_replicas, minimum=1),
+        disruption_budgets=section.boolean("podDisruptionBudgets", None),
         celery_worker_replicas=section.integer("celeryWorkerReplicas", AirflowSettings.celery_worker_replicas, minimum=0),
         celery_worker_cpu=celery_worker_cpu,
         celery_worker_memory=celery_worker_memory,

@@ -29,7 +29,7 @@ DAGS_DIR = REPO / "dags"
 RUNNER = Path(__file__).with_name("airflow_runner.py")
 REFERENCE_DAG_FILES = sorted(p.name for p in DAGS_DIR.glob("kit_*.py"))
 # DAG ids per file: file kit_x.py holds DAG kit_x, and the probe file its OOM companion too.
-EXTRA_DAG_IDS = {"kit_fault_probe.py": {"kit_fault_oom"}}
+EXTRA_DAG_IDS = {"kit_fault_probe.py": {"kit_fault_oom", "kit_fault_stream"}}
 # DAG files whose tasks name the KubernetesExecutor: they cannot load on a stack without it.
 KUBERNETES_EXECUTOR_FILES = {"kit_kubernetes_teams.py", "kit_training_chain.py", "kit_connection_variable.py",
                              "kit_fault_probe.py"}

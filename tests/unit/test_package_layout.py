@@ -2,6 +2,7 @@
 `airflow_kit_platform`: the distribution maps the name, and lists every subpackage."""
 
 import pathlib
+
 import tomllib
 
 from tests.support.stacks import REPO
