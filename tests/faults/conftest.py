@@ -16,7 +16,6 @@ import time
 import pytest
 
 from airflow_kit_platform.airflow.values import ORPHAN_CHECK_SECONDS
-
 from tests.support.faults import CONNECTION, NAMESPACE, OUTCOMES, POOL, PROBE, STACK, VARIABLE, FaultLab
 from tests.support.real_node import deploy, stack_config
 

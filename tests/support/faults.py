@@ -34,7 +34,8 @@ COMPONENTS = {
     "worker": ("component=worker,!kubernetes_executor", "worker", r"celery .*worker|airflow celery worker"),
     "api-server": ("component=api-server", "api-server", r"airflow api-server"),
     "redis": ("component=redis", "redis", r"redis-server"),
-    "postgres": ("app.kubernetes.io/name=postgresql", "postgresql", r"postgres"),
+    # The postmaster (its backends are titled "postgres: ..."): killing it takes the server down.
+    "postgres": ("app.kubernetes.io/name=postgresql", "postgresql", r"^postgres -D "),
     "dag-processor": ("component=dag-processor", "dag-processor", r"airflow dag-processor"),
 }
 
