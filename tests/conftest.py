@@ -43,12 +43,20 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter):
+    from tests.support.faults import OUTCOMES
     from tests.support.measurements import MEASURED
 
     if MEASURED:
         terminalreporter.section("airflow-kit measurements")
         for key, value in MEASURED.items():
             terminalreporter.write_line(f"{key}: {value}")
+    if OUTCOMES:  # the fault tier's table, as the README quotes it
+        terminalreporter.section("airflow-kit fault table")
+        terminalreporter.write_line("| fault | what happens | seconds to recovery | reruns | work lost |")
+        terminalreporter.write_line("| --- | --- | --- | --- | --- |")
+        for row in OUTCOMES:
+            seconds = "-" if row.recovery_seconds is None else f"{row.recovery_seconds:.0f}"
+            terminalreporter.write_line(f"| {row.fault} | {row.what_happens} | {seconds} | {row.reruns} | {row.lost} |")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from airflow_kit_platform.airflow.values import ORPHAN_CHECK_SECONDS
-from tests.support.faults import CONNECTION, NAMESPACE, OUTCOMES, POOL, PROBE, STACK, VARIABLE, FaultLab
+from tests.support.faults import CONNECTION, NAMESPACE, POOL, PROBE, STACK, VARIABLE, FaultLab
 from tests.support.real_node import deploy, stack_config
 
 
@@ -40,14 +40,3 @@ def fault_lab(real_node, tools_env, tmp_path_factory):
     left = real_node.kubectl("-n", NAMESPACE, "get", "pods,deployments,statefulsets,services", "-o", "name",
                              check=False).stdout.split()
     assert left == [], f"left after destroy: {left}"
-
-
-def pytest_terminal_summary(terminalreporter):
-    if OUTCOMES:
-        terminalreporter.section("airflow-kit fault table")
-        terminalreporter.write_line("| fault | what happens | seconds to recovery | reruns | work lost |")
-        terminalreporter.write_line("| --- | --- | --- | --- | --- |")
-        for row in OUTCOMES:
-            seconds = "-" if row.recovery_seconds is None else f"{row.recovery_seconds:.0f}"
-            terminalreporter.write_line(f"| {row.fault} | {row.what_happens} | {seconds} | {row.reruns} | {row.lost} |")
-
