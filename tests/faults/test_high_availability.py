@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from tests.support.faults import NAMESPACE, OUTCOMES, PROBE_TASKS, STACK, FaultLab, Outcome
+from tests.support.measurements import MEASURED
 from tests.support.real_node import stack_config
 
 STREAM = "kit_fault_stream"
@@ -32,11 +33,9 @@ def ha_lab(fault_lab):
     started = time.monotonic()
     project.pulumi("up", "--yes", "--skip-preview", "--stack", STACK, timeout=1200)
     fault_lab.wait_ready("scheduler", "api-server", "triggerer")
-    MEASURED_HA["pulumi up to HA (2 schedulers, API servers, triggerers) until Ready"] = time.monotonic() - started
+    MEASURED["faults: pulumi up to HA (2 schedulers, API servers, triggerers) until Ready"] = \
+        f"{time.monotonic() - started:.0f} s"
     yield fault_lab
-
-
-MEASURED_HA: dict[str, float] = {}
 
 
 def instant(text: str) -> float:
