@@ -28,6 +28,7 @@ from airflow_kit_platform.workloads.pools import pools_file, pools_json
 from tests.dags.dag_env import (
     DAGS_DIR,
     EXTRA_DAG_IDS,
+    KUBERNETES_EXECUTOR_DAG_IDS,
     KUBERNETES_EXECUTOR_FILES,
     MEASUREMENTS,
     REFERENCE_DAG_FILES,
@@ -102,8 +103,7 @@ def test_reference_dags_load(stack, executors, parsed):
         assert set(errors) == KUBERNETES_EXECUTOR_FILES
         for name, text in errors.items():
             assert "UnknownExecutorException" in text and "'KubernetesExecutor', which is not available" in text, text
-        assert set(result["dags"]) == REFERENCE_DAG_IDS - {dag_id for name in KUBERNETES_EXECUTOR_FILES
-                                                           for dag_id in {name[:-3], *EXTRA_DAG_IDS.get(name, ())}}
+        assert set(result["dags"]) == REFERENCE_DAG_IDS - KUBERNETES_EXECUTOR_DAG_IDS
     assert result["dagbag_seconds"] < 20, "parsing the reference DAGs must stay cheap"
 
 
