@@ -45,7 +45,7 @@ def config_block() -> str:
         spec: dict = {}
         nested = [key for key, _, _ in switch_rows(PlatformArgs) if key.startswith(f"{camel(item.name)}.")
                   or key.startswith(f"{camel(item.name)}[].")]
-        subkeys = sorted({key.split(".", 1)[1].split(".")[0] for key in nested}, key=nested_order(nested))
+        subkeys = list(dict.fromkeys(key.split(".", 1)[1].split(".")[0] for key in nested))  # declared order
         description = item.metadata["doc"] + (f": {', '.join(subkeys)}" if subkeys else "")
         if isinstance(kit, str) and not isinstance(kit, Words):
             spec = {"type": "string", "default": kit}
@@ -59,11 +59,6 @@ def config_block() -> str:
             lines.append(f"    {key}: {json.dumps(value) if not isinstance(value, str) else value}")
         lines.append(f"    description: {json.dumps(description)}")
     return "\n".join(lines) + "\n"
-
-
-def nested_order(keys: list[str]):
-    order = [key.split(".", 1)[1].split(".")[0] for key in keys]
-    return order.index
 
 
 def with_table(text: str) -> str:

@@ -9,7 +9,7 @@ import os
 import re
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import requests
@@ -162,7 +162,6 @@ class Outcome:
     recovery_seconds: Optional[float] = None
     reruns: int = 0
     lost: str = "0"
-    notes: list[str] = field(default_factory=list)
 
 
 OUTCOMES: list[Outcome] = []
