@@ -17,6 +17,9 @@ endif
 KIT = @test -x $(VENV)/bin/python || { echo "airflow-kit: no $(VENV) here: run \`make setup\` first" >&2; exit 2; }; \
 	$(VENV)/bin/python -m repo_tools.cli
 STACK_ARG = $(if $(STACK),--stack $(STACK))
+# `make test` runs its tiers in this many pytest-xdist workers: most tiers wait on pods and
+# schedulers, so two lanes share the 2-core machine (1: one process, in tier order).
+TEST_LANES ?= 2
 
 .PHONY: setup up dag credentials down preview destroy test test-faults tools worker-images bench bench-smoke docs
 
@@ -42,8 +45,8 @@ preview:
 destroy: ## destroy the stack only (the kit's node keeps running)
 	pulumi destroy --stack $(or $(STACK),local) --yes
 
-test: ## every test tier; live tiers skip with a reason when their tools or cluster are absent
-	$(VENV)/bin/python -m pytest
+test: ## every test tier in TEST_LANES parallel lanes; live tiers skip with a reason when their tools or cluster are absent
+	$(VENV)/bin/python -m pytest $(if $(filter-out 1,$(TEST_LANES)),-n $(TEST_LANES) --no-loadscope-reorder)
 
 test-faults: ## the fault tier alone: real crashes on the kit's real node with work in flight (tests/faults)
 	$(VENV)/bin/python -m pytest -m faults

@@ -47,7 +47,9 @@ from repo_tools.schedulers import (
     deployment_flags,
     dra_stub_crds,
     helm_render,
+    koord_scheduler_args,
     koord_scheduler_config,
+    volcano_commands,
 )
 
 BACKENDS = ("default", "koordinator", "volcano")
@@ -264,23 +266,15 @@ def start_scheduler(run: Run, config: dict, env: dict[str, str]) -> None:
     elif run.backend == "koordinator":
         path = (koord_scheduler_config(config, directory, kubeconfig) if run.kit
                 else stock_koord_config(config, directory, kubeconfig))
-        start("koord-scheduler", [f"--config={path}", "--authentication-skip-lookup=true",
-                                  f"--authentication-kubeconfig={kubeconfig}",
-                                  f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
-                                  f"--secure-port={free_port()}", "-v=1"])
+        start("koord-scheduler", koord_scheduler_args(path, kubeconfig, verbosity=1))
 
         def ready() -> bool:
             found = run.cluster.kubectl("get", "elasticquota", "-n", "koordinator-system", "-o", "name", check=False)
             return "koordinator-root-quota" in found.stdout
     else:
         conf, controller_flags, scheduler_flags = volcano_setup(config, directory, run.kit)
-        start("vc-controller-manager", [f"--kubeconfig={kubeconfig}", "--leader-elect=false",
-                                        "--controllers=pg-controller,queue-controller", "--scheduler-name=volcano",
-                                        f"--listen-address=127.0.0.1:{free_port()}",
-                                        f"--healthz-address=127.0.0.1:{free_port()}", *controller_flags])
-        start("vc-scheduler", [f"--kubeconfig={kubeconfig}", "--leader-elect=false", f"--scheduler-conf={conf}",
-                               "--scheduler-name=volcano", f"--listen-address=127.0.0.1:{free_port()}",
-                               f"--healthz-address=127.0.0.1:{free_port()}", *scheduler_flags])
+        for name, args in volcano_commands(kubeconfig, conf, controller_flags, scheduler_flags):
+            start(name, args)
 
         def ready() -> bool:
             found = run.cluster.kubectl("get", "queues.scheduling.volcano.sh", "-o", "name", check=False).stdout

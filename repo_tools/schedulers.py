@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Optional
 import yaml
 
 from airflow_kit_platform.settings import SECRET_KEYS
-from repo_tools.harness import LocalCluster, Missing, PulumiProject, reference_path, tool
+from repo_tools.harness import LocalCluster, Missing, PulumiProject, free_port, reference_path, tool
 
 # Every secret the kit reads, fixed: the scheduler stacks need no generated ones.
 SECRETS = {key: f"sched-{key}-value-5b1e" for key in SECRET_KEYS}
@@ -237,6 +237,28 @@ def configmap_data(objects: list[dict], name: str, key: str) -> str:
 KOORD_PRIORITY_CLASSES = [{"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
                            "value": value} for name, value in (("koord-prod", 9000), ("koord-mid", 7000),
                                                                ("koord-batch", 5000), ("koord-free", 3000))]
+
+
+def koord_scheduler_args(config_path: str, kubeconfig: str, verbosity: int) -> list[str]:
+    """koord-scheduler's command line on a test or bench cluster: every listener on loopback and a
+    free port (its deprecated insecure server defaults to 0.0.0.0:10251, which two schedulers
+    running side by side, in `make test`'s lanes, would both claim)."""
+    return [f"--config={config_path}", "--authentication-skip-lookup=true",
+            f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
+            "--address=127.0.0.1", f"--port={free_port()}", f"-v={verbosity}"]
+
+
+def volcano_commands(kubeconfig: str, conf: str, controller_flags: list[str],
+                     scheduler_flags: list[str]) -> list[tuple[str, list[str]]]:
+    """vc-controller-manager (PodGroups for bare pods, queue status) and vc-scheduler on a test or
+    bench cluster, their listeners on loopback and free ports."""
+    common = [f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--scheduler-name=volcano"]
+    return [("vc-controller-manager", [*common, "--controllers=pg-controller,queue-controller",
+                                       f"--listen-address=127.0.0.1:{free_port()}",
+                                       f"--healthz-address=127.0.0.1:{free_port()}", *controller_flags]),
+            ("vc-scheduler", [*common, f"--scheduler-conf={conf}", f"--listen-address=127.0.0.1:{free_port()}",
+                              f"--healthz-address=127.0.0.1:{free_port()}", *scheduler_flags])]
 
 
 def koord_scheduler_config(config: dict, tmp_path: pathlib.Path, kubeconfig: str) -> str:

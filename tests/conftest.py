@@ -3,6 +3,9 @@ section, a missing tool or reference file as a skip, and the real-node tier last
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import os
 import pathlib
 import sys
 
@@ -32,6 +35,18 @@ def tools_env() -> dict[str, str]:
     return toolchain_env()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def current_event_loop():
+    """Pulumi's mocks (unit and contract tiers) run on the main thread's current event loop; a test
+    that ran `asyncio.run()` before in the same process (another tier in the same `make test` lane)
+    leaves none set. Module scope: modules' own fixtures evaluate programs under mocks."""
+    policy = asyncio.get_event_loop_policy()
+    try:
+        policy.get_event_loop()
+    except RuntimeError:
+        policy.set_event_loop(policy.new_event_loop())
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A repo_tools driver that finds a tool or reference file missing skips the test, naming it."""
@@ -59,17 +74,74 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"| {row.fault} | {row.what_happens} | {seconds} | {row.reruns} | {row.lost} |")
 
 
+# `make test`'s lanes (pytest-xdist workers) take whole groups: a tier whose tests share a costly
+# session fixture (the one real node of realnode and faults, the e2e control plane, a migrated
+# Airflow home) is one group; every other module is its own (its fixtures start once). By path,
+# so the controller, which collects nothing, groups the workers' test ids the same way.
+SHARED_SESSION_FOLDERS = {"tests/realnode": "real-node", "tests/faults": "real-node", "tests/e2e": "e2e",
+                          "tests/dags": "dags", "packages/airflow-kit-dags/tests": "helper"}
+# The lanes take the longest tiers first and fill the gaps with the quick ones; one process runs
+# the real-node tiers last instead (realnode, then faults, on the one node): every other tier's
+# answer comes first.
+LONGEST_FIRST = ("benchmark", "realnode", "faults", "schedulers", "e2e", "dags", "helper")
+LAST_IN_ONE_PROCESS = ("realnode", "faults")
+
+
+def lane_group(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0]
+    return next((group for folder, group in SHARED_SESSION_FOLDERS.items() if module.startswith(folder + "/")),
+                module)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LaneScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return lane_group(nodeid)
+
+    return LaneScheduling(config, log)
+
+
+def tier_of(item, tiers: set[str]) -> str:
+    path = pathlib.Path(item.path)
+    if path.is_relative_to(HELPER_TESTS):
+        return "helper"
+    parts = path.relative_to(REPO / "tests").parts
+    return parts[0] if parts and parts[0] in tiers else ""
+
+
 def pytest_collection_modifyitems(config, items):
-    """Each test carries its tier folder's marker (`pytest -m e2e`); the real-node tiers run last
-    (realnode, then faults, on the one node): the slowest, and every other tier's answer comes first."""
+    """Each test carries its tier folder's marker (`pytest -m e2e`); then the order."""
     tiers = {line.split(":", 1)[0].strip() for line in config.getini("markers")}
+    tier = {item: tier_of(item, tiers) for item in items}
     for item in items:
-        path = pathlib.Path(item.path)
-        if path.is_relative_to(HELPER_TESTS):
-            item.add_marker(pytest.mark.helper)
-            continue
-        parts = path.relative_to(REPO / "tests").parts
-        if parts and parts[0] in tiers:
-            item.add_marker(getattr(pytest.mark, parts[0]))
-    last = ("/tests/realnode/", "/tests/faults/")
-    items.sort(key=lambda item: next((rank + 1 for rank, folder in enumerate(last) if folder in str(item.path)), 0))
+        if tier[item]:
+            item.add_marker(getattr(pytest.mark, tier[item]))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(tier[item], len(rank)))
+    else:
+        items.sort(key=lambda item: LAST_IN_ONE_PROCESS.index(tier[item]) + 1
+                   if tier[item] in LAST_IN_ONE_PROCESS else 0)
+
+
+def pytest_sessionfinish(session):
+    """A lane (an xdist worker) hands its figures to the run that prints them."""
+    if hasattr(session.config, "workeroutput"):
+        from tests.support.faults import OUTCOMES
+        from tests.support.measurements import MEASURED
+
+        session.config.workeroutput["airflow_kit_figures"] = {
+            "measured": dict(MEASURED), "outcomes": [dataclasses.asdict(row) for row in OUTCOMES]}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    from tests.support.faults import OUTCOMES, Outcome
+    from tests.support.measurements import MEASURED
+
+    figures = getattr(node, "workeroutput", {}).get("airflow_kit_figures", {})
+    MEASURED.update(figures.get("measured", {}))
+    OUTCOMES.extend(Outcome(**row) for row in figures.get("outcomes", []))

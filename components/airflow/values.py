@@ -75,12 +75,20 @@ LOST_TASK_SECONDS = 120
 # restarted scheduler takes over in-flight KubernetesExecutor pods, and deletes finished ones,
 # within this instead of ~5 minutes.
 ORPHAN_CHECK_SECONDS = 60
+# A task's supervisor heartbeats every `[workers] min_heartbeat_interval` (Airflow's 5 s) and kills
+# its task after `max_failed_heartbeats` failures in a row (Airflow's 3: ~30 s of a restarting API
+# server stopped a live task on the real node). The kit lets it wait as long as the scheduler's own
+# clock does: the scheduler alone decides when a silent task is lost.
+HEARTBEAT_INTERVAL_SECONDS = 5
+FAILED_HEARTBEATS_TOLERATED = -(-LOST_TASK_SECONDS // HEARTBEAT_INTERVAL_SECONDS)
 
 
 def lost_work_config() -> dict[str, dict[str, Any]]:
     """Airflow's clocks for work whose process or scheduler died (tests/faults measures them)."""
     return {"scheduler": {"task_instance_heartbeat_timeout": LOST_TASK_SECONDS,
-                          "orphaned_tasks_check_interval": float(ORPHAN_CHECK_SECONDS)}}
+                          "orphaned_tasks_check_interval": float(ORPHAN_CHECK_SECONDS)},
+            "workers": {"min_heartbeat_interval": HEARTBEAT_INTERVAL_SECONDS,
+                        "max_failed_heartbeats": FAILED_HEARTBEATS_TOLERATED}}
 
 
 def airflow_config(settings: Settings, extra: Mapping[str, Mapping[str, Any]] = {}) -> dict[str, dict[str, Any]]:
@@ -106,6 +114,10 @@ def airflow_config(settings: Settings, extra: Mapping[str, Mapping[str, Any]] = 
             "worker_container_repository": "",
             "worker_container_tag": "",
         }
+        if settings.airflow.logs_volume is not None:
+            # The failed task's log is on the volume, so its pod has nothing left to show; kept, it
+            # holds the volume's claim and `pulumi destroy` waits on it.
+            base["kubernetes_executor"]["delete_worker_pods_on_failure"] = "True"
         if concurrency.task_publish_max_retries:
             base["kubernetes_executor"]["task_publish_max_retries"] = concurrency.task_publish_max_retries
         if settings.team_namespaces:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.dags import dag_env
-from tests.dags.dag_env import MEASUREMENTS
+from tests.support.measurements import MEASURED
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,7 @@ def airflow_home():
     (home.root / "empty-dags").mkdir()
     started = time.perf_counter()
     home.airflow("db", "migrate", env=env)
-    MEASUREMENTS["airflow db migrate (SQLite)"] = f"{time.perf_counter() - started:.1f} s"
+    MEASURED["airflow db migrate (SQLite)"] = f"{time.perf_counter() - started:.1f} s"
     yield home
     home.remove()
 
@@ -47,10 +47,3 @@ def scratch():
     path = Path(tempfile.mkdtemp(prefix="kit-dags-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-def pytest_terminal_summary(terminalreporter):
-    if MEASUREMENTS:
-        terminalreporter.write_sep("-", "reference DAG measurements")
-        for key, value in MEASUREMENTS.items():
-            terminalreporter.write_line(f"{key}: {value}")

@@ -23,7 +23,7 @@ from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.settings import Settings, load_settings
 from airflow_kit_platform.versions import AIRFLOW_VERSION
 from airflow_kit_platform.workloads.pod_templates import render_pod_templates
-from tests.support.stacks import REPO, STACKS, stack_file_config
+from tests.support.stacks import REPO, stack_file_config
 
 DAGS_DIR = REPO / "dags"
 RUNNER = Path(__file__).with_name("airflow_runner.py")
@@ -43,7 +43,6 @@ ACK_QUOTA_LABEL = "quota.scheduling.alibabacloud.com/name"  # ack-kube-queue's
 def queue_label(settings: Settings) -> str:
     """The label a queued Job carries for its team's queue."""
     return ACK_QUOTA_LABEL if settings.queue.backend == "ack" else QUOTA_LABEL
-MEASUREMENTS: dict[str, str] = {}  # printed at the end of the session (conftest.py)
 
 
 def airflow_available() -> bool:

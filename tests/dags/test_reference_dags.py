@@ -30,9 +30,7 @@ from tests.dags.dag_env import (
     EXTRA_DAG_IDS,
     KUBERNETES_EXECUTOR_DAG_IDS,
     KUBERNETES_EXECUTOR_FILES,
-    MEASUREMENTS,
     REFERENCE_DAG_FILES,
-    STACKS,
     airflow_available,
     copy_dags,
     pod_marks,
@@ -40,6 +38,8 @@ from tests.dags.dag_env import (
     scheduling_plan,
     stack_settings,
 )
+from tests.support.measurements import MEASURED
+from tests.support.stacks import STACKS
 
 pytestmark = pytest.mark.skipif(not airflow_available(), reason="real Airflow 3 + providers not installed")
 
@@ -78,7 +78,7 @@ def parsed(airflow_home, catalogs):
             _PARSED[key] = airflow_home.run("parse", str(DAGS_DIR), env=env)
             seconds = _PARSED[key]["dagbag_seconds"]
             files = sorted(_PARSED[key]["file_seconds"].items(), key=lambda item: -item[1])
-            MEASUREMENTS[f"DagBag parse of dags/ ({stack}, {executors})"] = (
+            MEASURED[f"DagBag parse of dags/ ({stack}, {executors})"] = (
                 f"{seconds:.2f} s for {len(files)} files (slowest {files[0][0].lstrip('/')} "
                 f"{files[0][1]:.2f} s); Airflow import "
                 f"{_PARSED[key]['airflow_import_seconds']:.2f} s")
@@ -247,7 +247,7 @@ def test_pools_file_round_trips_through_airflow(airflow_home, prod_with_pools):
 def test_celery_pools_dag_runs_locally(airflow_home, prod_with_pools):
     settings, env = prod_with_pools
     result = airflow_home.run("dag-test", str(DAGS_DIR), "kit_celery_pools", env=env)
-    MEASUREMENTS["dag.test() kit_celery_pools (7 task instances, SQLite)"] = f"{result['seconds']:.1f} s"
+    MEASURED["dag.test() kit_celery_pools (7 task instances, SQLite)"] = f"{result['seconds']:.1f} s"
     assert result["run_state"] == "success"
     tasks = result["tasks"]
     assert set(tasks) == {"list_partitions", "transform[0]", "transform[1]", "transform[2]", "transform[3]",
@@ -291,7 +291,7 @@ def test_task_process_memory(airflow_home, prod_with_pools):
     output = result["stdout"] + result["stderr"]
     assert result["returncode"] == 0, output
     assert "new_state=success" in output, output
-    MEASUREMENTS["peak RSS of `airflow tasks test kit_celery_pools list_partitions`"] = (
+    MEASURED["peak RSS of `airflow tasks test kit_celery_pools list_partitions`"] = (
         f"{result['peak_rss_mib']:.0f} MiB ({result['seconds']:.1f} s wall)")
     assert result["peak_rss_mib"] < 1024
 

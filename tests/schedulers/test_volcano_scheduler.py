@@ -17,8 +17,7 @@ import yaml
 from airflow_kit_platform import versions
 from airflow_kit_platform.scheduling import volcano
 from airflow_kit_platform.settings import load_settings
-from repo_tools.harness import free_port
-from repo_tools.schedulers import configmap_data, deployment_flags, helm_render
+from repo_tools.schedulers import configmap_data, deployment_flags, helm_render, volcano_commands
 from tests.support.measurements import MEASURED
 from tests.support.schedulers import CONTENDED_TEAMS, priority_order_probe
 from tests.support.toolchain import require_tools
@@ -56,13 +55,8 @@ def vc(scheduler_cluster_factory, tmp_path_factory):
     conf, controller_flags, scheduler_flags = kit_scheduler_conf(tmp_path_factory.mktemp("volcano-config"))
     kubeconfig = sched.cluster.kubeconfig
     started = time.perf_counter()
-    sched.start("vc-controller-manager", [f"--kubeconfig={kubeconfig}", "--leader-elect=false",
-                                          "--controllers=pg-controller,queue-controller", "--scheduler-name=volcano",
-                                          f"--listen-address=127.0.0.1:{free_port()}",
-                                          f"--healthz-address=127.0.0.1:{free_port()}", *controller_flags])
-    sched.start("vc-scheduler", [f"--kubeconfig={kubeconfig}", "--leader-elect=false", f"--scheduler-conf={conf}",
-                                 "--scheduler-name=volcano", f"--listen-address=127.0.0.1:{free_port()}",
-                                 f"--healthz-address=127.0.0.1:{free_port()}", *scheduler_flags])
+    for name, args in volcano_commands(kubeconfig, conf, controller_flags, scheduler_flags):
+        sched.start(name, args)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # ready when it has made its root queue
         if "root" in sched.cluster.kubectl("get", "queues.scheduling.volcano.sh", "-o", "name", check=False).stdout:

@@ -81,14 +81,15 @@ class FaultLab:
         return sum(status.get("restartCount", 0) for pod in self.pods(component)
                    for status in pod["status"].get("containerStatuses") or [])
 
-    def ready(self, component: str) -> bool:
+    def ready(self, component: str, count: Optional[int] = None) -> bool:
+        """Every live pod of the component Ready (and exactly `count` of them: a rollout is over)."""
         pods = [pod for pod in self.pods(component) if not pod["metadata"].get("deletionTimestamp")]
-        return bool(pods) and all(status.get("ready") for pod in pods
-                                  for status in pod["status"].get("containerStatuses") or [])
+        return bool(pods) and count in (None, len(pods)) and all(
+            status.get("ready") for pod in pods for status in pod["status"].get("containerStatuses") or [])
 
-    def wait_ready(self, *components: str, timeout: float = 300) -> None:
+    def wait_ready(self, *components: str, count: Optional[int] = None, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
-        while not all(self.ready(component) for component in components):
+        while not all(self.ready(component, count) for component in components):
             assert time.monotonic() < deadline, f"{components} not Ready after {timeout:.0f} s"
             time.sleep(2)
 

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import time
 
-from repo_tools.harness import free_port
-from repo_tools.schedulers import KOORD_PRIORITY_CLASSES, NODE_CPU, SchedulerCluster, koord_scheduler_config
+from repo_tools.schedulers import (
+    KOORD_PRIORITY_CLASSES,
+    NODE_CPU,
+    SchedulerCluster,
+    koord_scheduler_args,
+    koord_scheduler_config,
+)
 from tests.support.measurements import MEASURED
 from tests.support.toolchain import require_tools
 
@@ -33,10 +38,7 @@ def start_koord_cluster(factory, tmp_path_factory, stack: str, config: dict) -> 
     path = koord_scheduler_config(config, tmp_path_factory.mktemp(f"{stack}-config"), sched.cluster.kubeconfig)
     kubeconfig = sched.cluster.kubeconfig
     started = time.perf_counter()
-    sched.start("koord-scheduler", [f"--config={path}", "--authentication-skip-lookup=true",
-                                    f"--authentication-kubeconfig={kubeconfig}",
-                                    f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
-                                    f"--secure-port={free_port()}", "-v=2"])
+    sched.start("koord-scheduler", koord_scheduler_args(path, kubeconfig, verbosity=2))
     # Ready when it has created its own root quota (it does so once its informers synced).
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -25,6 +25,18 @@ def test_a_lost_running_task_is_failed_within_minutes_and_orphans_adopted_within
     assert scheduler["task_queued_timeout"] > LOST_TASK_SECONDS
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_task_outlives_an_api_server_restart_as_long_as_the_scheduler_waits_for_it(stack):
+    # Airflow's 3 failed heartbeats (~30 s) stopped a live task while its one API server restarted.
+    workers = values_of(stack)["config"]["workers"]
+    assert workers["max_failed_heartbeats"] * workers["min_heartbeat_interval"] >= LOST_TASK_SECONDS
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if stack_file_config(s).get("airflow", {}).get("logsVolume")])
+def test_failed_task_pods_are_deleted_when_their_log_is_on_the_logs_volume(stack):
+    assert values_of(stack)["config"]["kubernetes_executor"]["delete_worker_pods_on_failure"] == "True"
+
+
 def test_prod_runs_two_of_each_control_component_with_disruption_budgets():
     values = values_of("prod")
     assert values["scheduler"]["replicas"] == values["triggerer"]["replicas"] == values["apiServer"]["replicas"] == 2

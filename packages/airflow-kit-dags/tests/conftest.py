@@ -333,6 +333,16 @@ def executor_pod(task, *, pod_template_file: str | None = None):
     return PodGenerator.serialize_pod(pod)
 
 
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput"):  # a lane of `make test` (xdist): hand the timings over
+        session.config.workeroutput["airflow_harness_timings"] = dict(TIMINGS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    TIMINGS.update(getattr(node, "workeroutput", {}).get("airflow_harness_timings", {}))
+
+
 def pytest_terminal_summary(terminalreporter):
     if TIMINGS:
         terminalreporter.write_sep("-", "airflow harness timings")
