@@ -59,6 +59,8 @@ def one_run(backend: str, kit: bool, scale: workload.Scale, work: pathlib.Path, 
                        usage_source.address if usage_source else None, env)
         if backend == "koordinator":
             feeder = NodeMetricFeeder(run.api, scale)
+        if usage_source is not None and kit:  # only the kit's configuration turns the usage plugin on
+            usage_source.wait_asked_for_every_node()
         print(f"bench: {label}: up ({', '.join(f'{k} {v:.0f} s' for k, v in run.setup_seconds.items())})",
               flush=True)
         recording = drive(run, timeout)

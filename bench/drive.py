@@ -68,6 +68,9 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
+USAGE_STORED_AFTER = 3.0  # seconds: the scheduler stores a fetch after its last node, read at the next session
+
+
 class UsageSource(http.server.ThreadingHTTPServer):
     """What Volcano's usage plugin reads: Prometheus' query API answering its node queries
     (cpu: `...node_cpu_seconds_total{mode="idle",instance="<node>"}...`, memory:
@@ -76,6 +79,7 @@ class UsageSource(http.server.ThreadingHTTPServer):
     def __init__(self, usage: dict[str, tuple[float, float]]):
         self.usage = usage
         self.queries = 0
+        self.answered: set[str] = set()  # nodes whose usage the scheduler has asked for
         super().__init__(("127.0.0.1", 0), _PrometheusHandler)
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
@@ -83,6 +87,18 @@ class UsageSource(http.server.ThreadingHTTPServer):
     @property
     def address(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def wait_asked_for_every_node(self, timeout: float = 180.0) -> None:
+        """Until Volcano has fetched every node's usage once: before that its usage plugin passes
+        every node, hot or not, and the first tasks of a busy machine's run could land on hot nodes."""
+        deadline = time.monotonic() + timeout
+        while not self.answered >= set(self.usage):
+            if time.monotonic() > deadline:
+                missing = sorted(set(self.usage) - self.answered)
+                raise RuntimeError(f"Volcano did not ask for the usage of {len(missing)} node(s) in {timeout:.0f} s, "
+                                   f"e.g. {missing[:3]}")
+            time.sleep(0.2)
+        time.sleep(USAGE_STORED_AFTER)
 
     def stop(self) -> None:
         self.shutdown()
@@ -94,6 +110,8 @@ class _PrometheusHandler(http.server.BaseHTTPRequestHandler):
         server: UsageSource = self.server  # type: ignore[assignment]
         server.queries += 1
         match = re.search(r'instance="([^"]+)"', query)
+        if match:
+            server.answered.add(match.group(1))
         cpu, memory = server.usage.get(match.group(1) if match else "", (0.0, 0.0))
         value = cpu if "node_cpu_seconds_total" in query else memory
         body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
