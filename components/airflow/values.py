@@ -81,6 +81,13 @@ ORPHAN_CHECK_SECONDS = 60
 # clock does: the scheduler alone decides when a silent task is lost.
 HEARTBEAT_INTERVAL_SECONDS = 5
 FAILED_HEARTBEATS_TOLERATED = -(-LOST_TASK_SECONDS // HEARTBEAT_INTERVAL_SECONDS)
+# Every other call a task makes to the Execution API (its start, its final state, a connection)
+# is retried `[workers] execution_api_retries` times with random exponential waits of at least
+# `execution_api_retry_wait_min`: Airflow's 5 tries give up after 4-31 s, and a team pod's task
+# failed while the API server pod restarted. At least 10 s between tries, for as long as the
+# heartbeats are tolerated.
+EXECUTION_API_RETRY_WAIT_MIN_SECONDS = 10
+EXECUTION_API_RETRIES = -(-LOST_TASK_SECONDS // EXECUTION_API_RETRY_WAIT_MIN_SECONDS) + 1
 
 
 def lost_work_config() -> dict[str, dict[str, Any]]:
@@ -88,7 +95,9 @@ def lost_work_config() -> dict[str, dict[str, Any]]:
     return {"scheduler": {"task_instance_heartbeat_timeout": LOST_TASK_SECONDS,
                           "orphaned_tasks_check_interval": float(ORPHAN_CHECK_SECONDS)},
             "workers": {"min_heartbeat_interval": HEARTBEAT_INTERVAL_SECONDS,
-                        "max_failed_heartbeats": FAILED_HEARTBEATS_TOLERATED}}
+                        "max_failed_heartbeats": FAILED_HEARTBEATS_TOLERATED,
+                        "execution_api_retries": EXECUTION_API_RETRIES,
+                        "execution_api_retry_wait_min": float(EXECUTION_API_RETRY_WAIT_MIN_SECONDS)}}
 
 
 def airflow_config(settings: Settings, extra: Mapping[str, Mapping[str, Any]] = {}) -> dict[str, dict[str, Any]]:
@@ -212,11 +221,18 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
 DISRUPTION_BUDGETED = ("scheduler", "apiServer", "triggerer")
 
 
+# Replicated schedulers roll one at a time in place: the others keep scheduling, and a rollout
+# needs no room for a surge pod (on a full node the chart's surge pod stayed Pending and the old
+# scheduler was never replaced).
+REPLICATED_SCHEDULER_STRATEGY = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
 def _high_availability(airflow, values: dict[str, Any]) -> None:
     """Replicas of the scheduler and triggerer (only set when more than one: the chart's
     default stays untouched otherwise) and a PodDisruptionBudget (maxUnavailable 1) each."""
     if airflow.scheduler_replicas > 1:
         values.setdefault("scheduler", {})["replicas"] = airflow.scheduler_replicas
+        values["scheduler"]["strategy"] = REPLICATED_SCHEDULER_STRATEGY
     if airflow.triggerer_replicas > 1:
         values["triggerer"]["replicas"] = airflow.triggerer_replicas
     if airflow.pod_disruption_budgets:

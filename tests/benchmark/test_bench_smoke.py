@@ -49,8 +49,7 @@ def test_the_kits_quotas_hold_every_team_to_its_max(smoke):
         quota = rows[(backend, True)]["quota"]
         assert quota["over_max_samples"] == 0, (backend, quota)
     # kube-scheduler has no per-team quota (the default backend's pools live in Airflow): the
-    # benchmark shows teams over their max there instead of hiding it.
-    assert rows[("default", True)]["quota"]["contended_samples"] >= 0
+    # table shows teams over their max there instead of hiding it; nothing to assert.
 
 
 def test_load_aware_placement_keeps_tasks_off_hot_nodes(smoke):

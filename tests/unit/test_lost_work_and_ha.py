@@ -30,6 +30,10 @@ def test_a_task_outlives_an_api_server_restart_as_long_as_the_scheduler_waits_fo
     # Airflow's 3 failed heartbeats (~30 s) stopped a live task while its one API server restarted.
     workers = values_of(stack)["config"]["workers"]
     assert workers["max_failed_heartbeats"] * workers["min_heartbeat_interval"] >= LOST_TASK_SECONDS
+    # Its other calls (start, final state) gave up after Airflow's 5 tries (4-31 s): a team pod's
+    # task failed. The waits between tries are random, so their minimum must cover the outage.
+    shortest_retrying = (workers["execution_api_retries"] - 1) * workers["execution_api_retry_wait_min"]
+    assert shortest_retrying >= LOST_TASK_SECONDS
 
 
 @pytest.mark.parametrize("stack", [s for s in STACKS if stack_file_config(s).get("airflow", {}).get("logsVolume")])
@@ -44,9 +48,15 @@ def test_prod_runs_two_of_each_control_component_with_disruption_budgets():
         assert values[component]["podDisruptionBudget"] == {"enabled": True, "config": {"maxUnavailable": 1}}
 
 
+def test_replicated_schedulers_roll_in_place_without_a_surge_pod():
+    # A surge pod on a full node stays Pending and the old scheduler is never replaced.
+    strategy = values_of("prod")["scheduler"]["strategy"]
+    assert strategy["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+
+
 def test_one_replica_each_keeps_the_charts_defaults():
     values = values_of("local")
-    assert "scheduler" not in values or "replicas" not in values["scheduler"]
+    assert "scheduler" not in values or not {"replicas", "strategy"} & set(values["scheduler"])
     assert "replicas" not in values["triggerer"]
     assert all("podDisruptionBudget" not in values.get(c, {}) for c in ("scheduler", "apiServer", "triggerer"))
 
