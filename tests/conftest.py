@@ -83,7 +83,7 @@ SHARED_SESSION_FOLDERS = {"tests/realnode": "real-node", "tests/faults": "real-n
 # The lanes take the longest tiers first and fill the gaps with the quick ones; one process runs
 # the real-node tiers last instead (realnode, then faults, on the one node): every other tier's
 # answer comes first.
-LONGEST_FIRST = ("realnode", "faults", "benchmark", "schedulers", "e2e", "dags", "helper")
+LONGEST_FIRST = ("benchmark", "realnode", "faults", "schedulers", "e2e", "dags", "helper")
 LAST_IN_ONE_PROCESS = ("realnode", "faults")
 
 
