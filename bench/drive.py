@@ -110,12 +110,13 @@ class _PrometheusHandler(http.server.BaseHTTPRequestHandler):
         server: UsageSource = self.server  # type: ignore[assignment]
         server.queries += 1
         match = re.search(r'instance="([^"]+)"', query)
-        if match:
-            server.answered.add(match.group(1))
-        cpu, memory = server.usage.get(match.group(1) if match else "", (0.0, 0.0))
+        instance = match.group(1) if match else ""
+        if instance:
+            server.answered.add(instance)
+        cpu, memory = server.usage.get(instance, (0.0, 0.0))
         value = cpu if "node_cpu_seconds_total" in query else memory
         body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-            {"metric": {"instance": match.group(1) if match else ""}, "value": [time.time(), f"{value:.1f}"]}]}})
+            {"metric": {"instance": instance}, "value": [time.time(), f"{value:.1f}"]}]}})
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
