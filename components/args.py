@@ -249,8 +249,6 @@ class OvercommitArgs:
                                                        "reclaimed", kit=Overcommit.cpu_reclaim_threshold_percent)
     memory_reclaim_threshold_percent: Optional[int] = doc("Koordinator: the same for memory",
                                                           kit=Overcommit.memory_reclaim_threshold_percent)
-    queue_overcommit_factor: Optional[float] = doc("Volcano: queue admission overcommit factor",
-                                                   kit=Overcommit.queue_overcommit_factor)
     manage_slo_config: Optional[bool] = doc("ack: apply the `kube-system/ack-slo-config` change as a ConfigMapPatch "
                                             "(false: the kit prints it)", kit=Overcommit.manage_slo_config)
 
@@ -287,6 +285,10 @@ class SchedulerArgs:
     reclaim_delay: Optional[str] = doc("Koordinator: how long a team may stay above its weighted share before its "
                                        "borrowed pods are evicted (`delayEvictTime`)",
                                        kit=f"{SchedulerSettings.reclaim_delay_seconds}s")
+    queue_mode: Optional[str] = doc("Volcano: `flat` (a queue per leaf team: lent capacity is "
+                                    "reclaimed) or `hierarchy` (the team tree, the capacity plugin: parents' max "
+                                    "hold, lent capacity returns only as tasks finish)",
+                                    kit=Words("`flat` unless a parent's max is below its teams' max added up"))
     scheduler_name: Optional[str] = doc("the scheduler every task and Job pod names",
                                         kit=Words(", ".join(f"`{name}` {facts.scheduler_name}"
                                                             for name, facts in BACKENDS.items())))

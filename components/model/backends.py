@@ -53,7 +53,9 @@ BACKENDS = {facts.name: facts for facts in (
                  queues={"koord-queue": "koord-queue maps Jobs to Koordinator ElasticQuotas"}),
     BackendFacts("volcano", scheduler_name="volcano", installs_chart=True, max_queue_wait="6h",
                  load_aware_needs_prometheus="is required for Volcano load-aware scheduling (the usage plugin "
-                                             "reads node usage from Prometheus), or set loadAware.enabled: false"),
+                                             "reads node usage from Prometheus), or set loadAware.enabled: false",
+                 own_keys={"scheduler.queueMode": "(Volcano's queues: one per leaf team, or the "
+                                                  "team tree as the capacity plugin's hierarchy)"}),
     # ACK Pro runs no koord-scheduler: its own kube-scheduler carries capacity scheduling.
     BackendFacts("ack", scheduler_name="default-scheduler", installs_chart=False, max_queue_wait="6h",
                  install_refused="ACK's scheduling add-ons (ack-koordinator, the scheduler) are managed by ACK; "

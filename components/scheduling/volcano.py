@@ -12,7 +12,7 @@ from airflow_kit_platform.config_reader import ConfigError
 from airflow_kit_platform.model.backends import BACKENDS
 from airflow_kit_platform.model.names import TEAM_LABEL, cluster_name, part_of
 from airflow_kit_platform.model.teams import Team
-from airflow_kit_platform.quantities import parse_quantity
+from airflow_kit_platform.quantities import parse_quantity, sum_quantities
 from airflow_kit_platform.scheduling.backend import ChartSpec, PodMarks, SchedulingPlan
 from airflow_kit_platform.scheduling.default import priority_class_name, priority_classes
 from airflow_kit_platform.settings import Settings
@@ -32,8 +32,70 @@ METRICS_INTERVAL = "30s"
 USAGE_WEIGHT = 5  # the usage plugin's own default score weight
 
 
+# A flattened tree's leaf queue weight: the leaf's share of the cluster along its path (each
+# level's weight among its siblings), in thousandths.
+FLAT_WEIGHT_SCALE = 1000
+# Why the capacity plugin's hierarchy does not give lent capacity back (Volcano 1.14).
+HIERARCHY_GIVE_BACK = ("lent capacity comes back only as the borrowing tasks finish (the capacity plugin admits a "
+                       "podgroup only if it fits every ancestor, and reclaim skips podgroups not admitted: "
+                       "volcano-sh/volcano#4817)")
+
+
+def caps_flat_queues_lose(settings: Settings) -> list[str]:
+    """Each parent's max that leaf queues alone could not hold: its leaf teams' max added up is above it."""
+    by_name = {team.name: team for team in settings.teams}
+    leaves_of: dict[str, list[Team]] = {}
+    for leaf in settings.teams.leaves():
+        current = leaf.parent
+        while current is not None:
+            leaves_of.setdefault(current, []).append(leaf)
+            current = by_name[current].parent
+    lost = []
+    for parent in settings.teams:
+        leaves = leaves_of.get(parent.name)
+        if not leaves:
+            continue
+        for resource, ceiling in parent.max.items():
+            values = [leaf.max[resource] for leaf in leaves if resource in leaf.max]
+            if len(values) < len(leaves):
+                lost.append(f"'{parent.name}' max.{resource} {ceiling} (a team under it has no max.{resource})")
+            elif sum(parse_quantity(value) for value in values) > parse_quantity(ceiling):
+                lost.append(f"'{parent.name}' max.{resource} {ceiling} (its teams' max add up to "
+                            f"{sum_quantities(resource, values)})")
+    return lost
+
+
+def queue_mode(settings: Settings) -> str:
+    """`scheduler.queueMode`, else `flat` wherever the tree allows it (no parent's max binds)."""
+    if settings.scheduler.queue_mode is not None:
+        return settings.scheduler.queue_mode
+    if all(team.parent is None for team in settings.teams) or not caps_flat_queues_lose(settings):
+        return "flat"
+    return "hierarchy"
+
+
 def hierarchical(settings: Settings) -> bool:
-    return any(team.parent is not None for team in settings.teams)
+    return queue_mode(settings) == "hierarchy"
+
+
+def queued_teams(settings: Settings, hierarchy: bool) -> list[Team]:
+    """The teams that get a queue: the whole tree in a hierarchy, the leaves when flat."""
+    teams = settings.teams.depth_first()
+    return teams if hierarchy else [team for team in teams if not settings.teams.is_parent(team.name)]
+
+
+def flat_weight(settings: Settings, team: Team) -> int:
+    """A leaf queue's weight: the team's own in a tree without parents, else its share along the path."""
+    if all(each.parent is None for each in settings.teams):
+        return team.weight
+    share, current = 1.0, team
+    while True:
+        siblings = settings.teams.children(current.parent)
+        share *= current.weight / sum(sibling.weight for sibling in siblings)
+        if current.parent is None:
+            break
+        current = settings.teams.get(current.parent)
+    return max(1, round(share * FLAT_WEIGHT_SCALE))
 
 
 def overcommit_teams(settings: Settings) -> list[Team]:
@@ -45,10 +107,14 @@ def overcommit_teams(settings: Settings) -> list[Team]:
 def scheduler_config(settings: Settings) -> dict[str, Any]:
     scheduler = settings.scheduler
     load = scheduler.load_aware
+    # capacity, not proportion, in both modes: proportion's `guarantee` is reserved for its queue
+    # (the others' real capability is the cluster minus every guarantee), so an idle team's min
+    # would never be lent; capacity's `deserved` is lent and reclaimed. No `overcommit` plugin:
+    # once the other teams' waiting tasks fill its admission headroom (cluster x factor) it keeps
+    # a returning team's tasks from being admitted, and reclaim only serves admitted ones.
     queue_plugin: dict[str, Any] = ({"name": "capacity", "enableHierarchy": True} if hierarchical(settings)
-                                    else {"name": "proportion"})
+                                    else {"name": "capacity"})
     second_tier: list[dict[str, Any]] = [
-        {"name": "overcommit", "arguments": {"overcommit-factor": scheduler.overcommit.queue_overcommit_factor}},
         {"name": "drf", "enablePreemptable": False},
         {"name": "predicates"},
         queue_plugin,
@@ -104,13 +170,13 @@ def queue_name(settings: Settings, team: str) -> str:
     return cluster_name(settings.namespace, team)
 
 
-def queue(settings: Settings, team: Team) -> dict[str, Any]:
-    spec: dict[str, Any] = {"weight": team.weight, "capability": dict(team.max), "reclaimable": True}
-    if hierarchical(settings):
-        spec["deserved"] = dict(team.min)
-        spec["parent"] = queue_name(settings, team.parent) if team.parent else ROOT_QUEUE
+def queue(settings: Settings, team: Team, hierarchy: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {"capability": dict(team.max), "reclaimable": True}
+    if hierarchy:
+        spec = {"weight": team.weight, **spec, "deserved": dict(team.min),
+                "parent": queue_name(settings, team.parent) if team.parent else ROOT_QUEUE}
     else:
-        spec["guarantee"] = {"resource": dict(team.min)}
+        spec = {"weight": flat_weight(settings, team), **spec, "deserved": dict(team.min)}
     return {
         "apiVersion": QUEUE_API_VERSION,
         "kind": "Queue",
@@ -129,12 +195,18 @@ def pod_marks(settings: Settings, team: Team, best_effort: bool) -> PodMarks:
 
 def validate(settings: Settings) -> None:
     """What Volcano would refuse (or silently ignore), said before anything is applied."""
+    lost = caps_flat_queues_lose(settings)
+    hierarchy = hierarchical(settings)
+    if settings.scheduler.queue_mode == "flat" and lost:
+        raise ConfigError(settings.stack, "scheduler.queueMode", "flat",
+                          f"flat queues cannot hold the parent team {lost[0]}: raise that max, or use hierarchy "
+                          "(where " + HIERARCHY_GIVE_BACK + ")")
     for team in settings.teams:
         if team.name in RESERVED_QUEUE_NAMES:
             raise ConfigError(settings.stack, f"teams[{team.name}].name", team.name,
                               f"is a queue Volcano creates itself ({', '.join(RESERVED_QUEUE_NAMES)}); "
                               "choose another name")
-        if team.parent is None:
+        if team.parent is None or not hierarchy:
             continue
         parent = settings.teams.get(team.parent)
         for resource, ceiling in team.max.items():
@@ -150,11 +222,12 @@ def validate(settings: Settings) -> None:
 
 def plan(settings: Settings) -> SchedulingPlan:
     validate(settings)
+    hierarchy = hierarchical(settings)
     best_effort = {team.name for team in overcommit_teams(settings)}
     return SchedulingPlan(
         backend=BACKEND,
         charts=(chart_spec(settings),) if settings.scheduler.install else (),
-        custom_resources=tuple(queue(settings, team) for team in settings.teams.depth_first()),
+        custom_resources=tuple(queue(settings, team, hierarchy) for team in queued_teams(settings, hierarchy)),
         core_objects=tuple(priority_classes(settings.namespace, settings.teams)),
         pod_marks={team.name: pod_marks(settings, team, team.name in best_effort) for team in settings.teams.leaves()},
     )
@@ -163,9 +236,13 @@ def plan(settings: Settings) -> SchedulingPlan:
 def notes(settings: Settings) -> tuple[str, ...]:
     found = []
     if not settings.scheduler.install:
-        plugin = "capacity (enableHierarchy: true)" if hierarchical(settings) else "proportion"
+        plugin = "capacity (enableHierarchy: true)" if hierarchical(settings) else "capacity"
         found.append(f"volcano install: false: the kit does not configure vc-scheduler; its queues need the {plugin} "
                      "plugin (volcano.scheduler_config_text(settings) prints the kit's configuration)")
+    if hierarchical(settings):
+        why = ("scheduler.queueMode: hierarchy" if settings.scheduler.queue_mode
+               else f"the parent team {caps_flat_queues_lose(settings)[0]}")
+        found.append(f"volcano queues follow the team tree ({why}): {HIERARCHY_GIVE_BACK}")
     if settings.scheduler.overcommit.enabled and settings.scheduler.install:
         found.append("volcano colocation is on (volcano-agent): label the nodes that may run overcommitted tasks "
                      "with volcano.sh/colocation=true")

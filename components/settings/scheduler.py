@@ -14,6 +14,10 @@ from airflow_kit_platform.settings.common import SCHEDULER_NAME, chart_values_ne
 QUOTA_TREE_OWNERS = ("kit", "admin")
 
 MIN_QUEUE_WAIT_SECONDS = 30
+# Volcano's queues (`scheduler.queueMode`): one per leaf team (lent capacity is reclaimed), or the
+# team tree under the capacity plugin's hierarchy (parents' max hold). Unset: the tree decides
+# (components/scheduling/volcano.py).
+QUEUE_MODES = ("flat", "hierarchy")
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,6 @@ class Overcommit:
     enabled: bool = False
     cpu_reclaim_threshold_percent: int = 60
     memory_reclaim_threshold_percent: int = 65
-    queue_overcommit_factor: float = 1.2  # Volcano admission only
     # ACK: the kit patches kube-system/ack-slo-config's colocation-config itself (else it prints
     # the change): the managed add-on owns that ConfigMap, so only when the stack says so.
     manage_slo_config: bool = False
@@ -63,6 +66,7 @@ class SchedulerSettings:
     scheduler_name_override: Optional[str] = None  # `scheduler.schedulerName`
     quota_tree: QuotaTree = field(default_factory=QuotaTree)
     chart_values: Mapping[str, Any] = field(default_factory=dict)  # the backend's chart, when installed
+    queue_mode: Optional[str] = None  # `scheduler.queueMode` (Volcano); None: the team tree decides
 
     @property
     def scheduler_name(self) -> str:
@@ -100,7 +104,6 @@ def read_scheduler(section: Section) -> SchedulerSettings:
         enabled=block.boolean("enabled", Overcommit.enabled),
         cpu_reclaim_threshold_percent=read_percent(block, "cpuReclaimThresholdPercent", Overcommit.cpu_reclaim_threshold_percent),
         memory_reclaim_threshold_percent=read_percent(block, "memoryReclaimThresholdPercent", Overcommit.memory_reclaim_threshold_percent),
-        queue_overcommit_factor=block.number("queueOvercommitFactor", Overcommit.queue_overcommit_factor, minimum=1.0),
         manage_slo_config=block.boolean("manageSloConfig", Overcommit.manage_slo_config),
     )
     if overcommit.manage_slo_config and (refused := refuse_foreign_key(backend, "scheduler.overcommit.manageSloConfig")):
@@ -115,6 +118,9 @@ def read_scheduler(section: Section) -> SchedulerSettings:
         root = block.section("root")
         quota_tree = QuotaTree(owner=owner, root={resource: root.quantity(resource) for resource in root.data})
         block.finish()
+    queue_mode = section.choice("queueMode", QUEUE_MODES, None)
+    if queue_mode is not None and (refused := refuse_foreign_key(backend, "scheduler.queueMode")):
+        raise section.error("queueMode", queue_mode, refused)
     scheduler = SchedulerSettings(
         backend=backend, install=install, chart_version=chart_version, image_registry=image_registry,
         load_aware=load_aware, overcommit=overcommit,
@@ -128,6 +134,7 @@ def read_scheduler(section: Section) -> SchedulerSettings:
                                                             "digits, '-', '.')"),
         quota_tree=quota_tree,
         chart_values=section.mapping("chartValues"),
+        queue_mode=queue_mode,
     )
     chart_values_need_install(section, scheduler.chart_values, install, "scheduler.install")
     if facts.install_refused and install:

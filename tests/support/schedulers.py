@@ -1,17 +1,26 @@
-"""The scheduler tiers' shared cases: the contended team tree, the real koord-scheduler started
-over a kit stack, and the priority-order probe (tests/schedulers, and the e2e tier's Airflow
-quota wait)."""
+"""The scheduler tiers' shared cases: the contended team tree, the real koord-scheduler and
+Volcano started over a kit stack, and the priority-order probe (tests/schedulers, and the e2e
+tier's Airflow quota wait)."""
 
 from __future__ import annotations
 
 import time
 
+import yaml
+
+from airflow_kit_platform import versions
+from airflow_kit_platform.scheduling import volcano
+from airflow_kit_platform.settings import load_settings
 from repo_tools.schedulers import (
     KOORD_PRIORITY_CLASSES,
     NODE_CPU,
     SchedulerCluster,
+    configmap_data,
+    deployment_flags,
+    helm_render,
     koord_scheduler_args,
     koord_scheduler_config,
+    volcano_commands,
 )
 from tests.support.measurements import MEASURED
 from tests.support.toolchain import require_tools
@@ -49,6 +58,64 @@ def start_koord_cluster(factory, tmp_path_factory, stack: str, config: dict) -> 
         time.sleep(0.5)
     MEASURED[f"schedulers: koord-scheduler ready ({stack})"] = f"{time.perf_counter() - started:.1f} s"
     return sched
+
+
+def volcano_stack(namespace: str, teams: list[dict]) -> dict:
+    """A kit stack for Volcano's tiers: queues and templates only (the tier runs the scheduler)."""
+    return {"namespace": namespace,
+            "airflow": {"chart": {"install": False}, "executors": ["CeleryExecutor", "KubernetesExecutor"]},
+            "scheduler": {"backend": "volcano", "install": False, "loadAware": {"enabled": False}},
+            "teams": teams}
+
+
+def start_volcano(factory, tmp_path_factory, stack: str, config: dict) -> tuple[SchedulerCluster, dict]:
+    """A cluster with the kit's Volcano stack applied, and vc-scheduler and vc-controller-manager
+    running with `volcano-scheduler.conf` and their flags as the real chart renders them from the
+    kit's values (returned parsed, to check which queue plugin the stack chose)."""
+    require_tools("vc-scheduler", "vc-controller-manager")
+    sched = factory(stack, config, ["volcano"])
+    MEASURED[f"schedulers: pulumi up of the {stack} stack"] = f"{sched.up_seconds:.1f} s"
+    installed = load_settings(stack, {**config, "scheduler": {**config["scheduler"], "install": True}})
+    spec = volcano.chart_spec(installed)
+    work = tmp_path_factory.mktemp(f"{stack}-config")
+    objects = helm_render(f"volcano-{versions.VOLCANO_CHART_VERSION}.tgz", spec.release, spec.namespace,
+                          dict(spec.values), work)
+    text = configmap_data(objects, "volcano-scheduler-configmap", "volcano-scheduler.conf")
+    path = work / "volcano-scheduler.conf"
+    path.write_text(text)
+    started = time.perf_counter()
+    for name, args in volcano_commands(sched.cluster.kubeconfig, str(path),
+                                       deployment_flags(objects, f"{spec.release}-controllers"),
+                                       deployment_flags(objects, f"{spec.release}-scheduler")):
+        sched.start(name, args)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # ready when it has made its root queue
+        if "root" in sched.cluster.kubectl("get", "queues.scheduling.volcano.sh", "-o", "name", check=False).stdout:
+            break
+        for scheduler in sched.schedulers:
+            assert scheduler.alive(), scheduler.tail()
+        time.sleep(0.5)
+    MEASURED[f"schedulers: vc-scheduler and vc-controller-manager ready ({stack})"] = \
+        f"{time.perf_counter() - started:.1f} s"
+    return sched, yaml.safe_load(text)
+
+
+def queue_plugins(conf: dict) -> list[dict]:
+    """The queue plugins of a `volcano-scheduler.conf` (capacity, with or without its hierarchy)."""
+    return [plugin for tier in conf["tiers"] for plugin in tier["plugins"]
+            if plugin["name"] in ("capacity", "proportion")]
+
+
+def delete_podgroups_of_gone_pods(sched: SchedulerCluster) -> None:
+    """Volcano's PodGroups of deleted pods hold their queue reservations until the garbage
+    collector (kube-controller-manager, not run here) removes them: do its work."""
+    pods = {pod["metadata"]["name"] for pod in sched.pods() if not pod["metadata"].get("deletionTimestamp")}
+    groups = sched.get("podgroups.scheduling.volcano.sh", "-n", sched.namespace)["items"]
+    gone = [group["metadata"]["name"] for group in groups
+            if not any(owner["kind"] == "Pod" and owner["name"] in pods
+                       for owner in group["metadata"].get("ownerReferences", []))]
+    if gone:
+        sched.cluster.kubectl("delete", "podgroups.scheduling.volcano.sh", "-n", sched.namespace, *gone, check=False)
 
 
 def priority_order_probe(sched: SchedulerCluster, filler_priority_class: str, early: tuple[str, dict],

@@ -90,7 +90,7 @@ SCHEDULERS: dict[str, dict] = {
     "volcano": {
         "backend": "volcano",
         "loadAware": {"cpuThresholdPercent": 70, "memoryThresholdPercent": 85, "prometheusAddress": PROMETHEUS},
-        "overcommit": {"enabled": True, "queueOvercommitFactor": 1.5},
+        "overcommit": {"enabled": True},
     },
     "default": {"backend": "default"},
 }

@@ -48,14 +48,14 @@ def test_three_level_tree_becomes_exactly_these_queues(plan_of):
                                  "deserved": deserved, "parent": parent if parent == "root" else f"{NAMESPACE}-{parent}"}
 
 
-def test_flat_tree_uses_proportion_and_guarantee():
+def test_flat_tree_lends_its_mins_as_deserved_under_the_capacity_plugin():
+    # Not proportion's `guarantee`: that is reserved for its queue, so an idle team's min is never lent.
     plan = volcano.plan(settings_for("volcano", teams=flat_teams()))
     for queue in plan.custom_resources:
-        assert "parent" not in queue["spec"] and "deserved" not in queue["spec"]
-        assert set(queue["spec"]["guarantee"]) == {"resource"}
-    assert plan.custom_resources[0]["spec"]["guarantee"]["resource"] == {"cpu": "16", "memory": "64Gi"}
+        assert "parent" not in queue["spec"] and "guarantee" not in queue["spec"]
+    assert plan.custom_resources[0]["spec"]["deserved"] == {"cpu": "16", "memory": "64Gi"}
     plugins = _plugins(_config(plan))
-    assert "proportion" in plugins and "capacity" not in plugins
+    assert plugins["capacity"] == {"name": "capacity"} and "proportion" not in plugins
 
 
 def test_hierarchy_turns_on_the_capacity_plugin(plan_of):
@@ -71,7 +71,8 @@ def test_scheduler_config_carries_the_stacks_thresholds(plan_of):
     assert plugins["usage"]["arguments"]["thresholds"] == {"cpu": 70, "mem": 85}
     assert all(isinstance(v, int) for v in plugins["usage"]["arguments"]["thresholds"].values())
     assert plugins["usage"]["enablePredicate"] is True
-    assert plugins["overcommit"]["arguments"] == {"overcommit-factor": 1.5}
+    # Its admission headroom, once filled by waiting tasks, kept a returning team from being admitted.
+    assert "overcommit" not in plugins
     assert config["metrics"] == {"type": "prometheus", "address": PROMETHEUS, "interval": "30s"}
     assert "binpack" not in plugins  # it would pack what usage spreads
     for required in ("priority", "gang", "conformance", "drf", "predicates", "nodeorder"):
@@ -147,3 +148,53 @@ def test_reserved_queue_names(name):
     assert str(error.value) == (
         f"stack 'test': airflow-kit:teams[{name}].name = '{name}': is a queue Volcano creates itself "
         "(root, default); choose another name")
+
+
+def roomy_tree() -> list[dict]:
+    """Parents whose max holds their teams' max added up: flat queues lose no cap."""
+    return [team("data", None, ("12", "32"), ("48Gi", "128Gi")),
+            team("etl", "data", ("6", "16"), ("24Gi", "64Gi"), weight=3),
+            team("analytics", "data", ("6", "16"), ("24Gi", "64Gi"), weight=1),
+            team("research", None, ("8", "12"), ("32Gi", "48Gi"))]
+
+
+def test_a_tree_whose_parents_do_not_bind_gets_flat_queues_where_lent_capacity_comes_back():
+    settings = settings_for("volcano", teams=roomy_tree())
+    plan = volcano.plan(settings)
+    queues = {q["metadata"]["labels"][TEAM_LABEL]: q["spec"] for q in plan.custom_resources}
+    assert set(queues) == {"etl", "analytics", "research"}  # no parent queue
+    # Each leaf's weight is its share along the path: data and research split 1:1, etl 3:1 in data.
+    assert {name: spec["weight"] for name, spec in queues.items()} == {"etl": 375, "analytics": 125, "research": 500}
+    assert queues["etl"]["deserved"] == {"cpu": "6", "memory": "24Gi"}
+    assert all("parent" not in spec and "guarantee" not in spec for spec in queues.values())
+    plugins = _plugins(_config(plan))
+    assert plugins["capacity"] == {"name": "capacity"} and "proportion" not in plugins
+    assert not any("lent capacity" in note for note in volcano.notes(settings))
+
+
+def test_a_binding_parent_keeps_the_hierarchy_and_pulumi_up_says_what_it_costs(plan_of):
+    settings = settings_for("volcano")  # platform max 64 cpu, its teams' max add up to 80
+    assert volcano.queue_mode(settings) == "hierarchy"
+    (note,) = [note for note in volcano.notes(settings) if "lent capacity" in note]
+    assert "'platform' max.cpu 64" in note and "only as the borrowing tasks finish" in note
+
+
+def test_flat_queues_are_refused_where_a_parent_cap_would_be_lost():
+    with pytest.raises(ConfigError) as error:
+        volcano.plan(settings_for("volcano", scheduler={**raw_stack("volcano")["scheduler"], "queueMode": "flat"}))
+    assert str(error.value).startswith(
+        "stack 'test': airflow-kit:scheduler.queueMode = 'flat': flat queues cannot hold the parent team 'platform' "
+        "max.cpu 64 (its teams' max add up to 80)")
+
+
+def test_the_hierarchy_can_be_chosen_for_a_roomy_tree():
+    scheduler = {**raw_stack("volcano")["scheduler"], "queueMode": "hierarchy"}
+    plan = volcano.plan(settings_for("volcano", teams=roomy_tree(), scheduler=scheduler))
+    assert [q["spec"]["parent"] for q in plan.custom_resources] == ["root", f"{NAMESPACE}-data",
+                                                                    f"{NAMESPACE}-data", "root"]
+
+
+def test_queue_mode_is_a_volcano_key():
+    with pytest.raises(ConfigError) as error:
+        settings_for("koordinator", scheduler={**raw_stack("koordinator")["scheduler"], "queueMode": "flat"})
+    assert "scheduler.queueMode" in str(error.value) and "applies to scheduler.backend volcano" in str(error.value)
