@@ -17,6 +17,8 @@ from airflow_kit_platform.settings import Settings
 BACKEND = "default"
 SCHEDULER_NAME = BACKENDS[BACKEND].scheduler_name
 RESOURCE_QUOTA_NAME = "airflow-kit-tasks"
+# One ResourceQuota per team of the tree in the stack's namespace: `<prefix><team>`.
+TEAM_QUOTA_PREFIX = "airflow-kit-team-"
 LIMIT_RANGE_NAME = "airflow-kit-task-defaults"
 DEFAULT_PUBLISH_RETRIES = 3
 # Resource names a ResourceQuota accepts as `requests.<name>` for the team model's resources.
@@ -27,6 +29,12 @@ QUOTA_KEYS = {"cpu": "requests.cpu", "memory": "requests.memory",
 def priority_class_name(namespace: str, tier: str) -> str:
     """PriorityClasses are cluster-scoped: each stack has its own (see cluster_name)."""
     return cluster_name(namespace, tier)
+
+
+def team_priority_class_name(namespace: str, team: str) -> str:
+    """A leaf team's own PriorityClass (its tier's value): the handle its ResourceQuotas select
+    its pods by, since pods of every team share the stack's namespace."""
+    return cluster_name(namespace, f"team-{team}")
 
 
 def used_tiers(teams: TeamTree) -> list[str]:
@@ -54,29 +62,56 @@ def priority_classes(namespace: str, teams: TeamTree,
     return classes
 
 
-def resource_quota(settings: Settings, team: Optional[Team] = None) -> dict[str, Any]:
-    """The stack's namespace: the top-level teams' max added up; a team's own namespace
-    (`teamNamespaces`): that team's max."""
-    bounding = [team] if team is not None else settings.teams.children(None)
+def team_priority_classes(settings: Settings) -> list[dict[str, Any]]:
+    """One never-preempting `<namespace>-team-<team>` PriorityClass per leaf team."""
+    return [{
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": team_priority_class_name(settings.namespace, team.name), "labels": dict(PART_OF_LABELS)},
+        "value": PRIORITY_VALUES[team.priority],
+        "globalDefault": False,
+        "preemptionPolicy": "Never",
+        "description": f"airflow-kit task pods of team '{team.name}' (priority tier '{team.priority}')",
+    } for team in settings.teams.leaves()]
+
+
+def task_classes(settings: Settings) -> list[str]:
+    """Every PriorityClass a task pod of the stack carries: its team's, or a tier's (a task
+    that names one itself)."""
+    return ([team_priority_class_name(settings.namespace, team.name) for team in settings.teams.leaves()]
+            + [priority_class_name(settings.namespace, tier) for tier in used_tiers(settings.teams)])
+
+
+def _quota(name: str, namespace: str, bounding: list[Team], classes: list[str]) -> dict[str, Any]:
     hard: dict[str, str] = {}
     for resource, key in QUOTA_KEYS.items():
         values = [each.max[resource] for each in bounding if resource in each.max]
         if values:
             hard[key] = sum_quantities(resource, values)
-    namespace = settings.task_namespace(team.name) if team is not None else settings.namespace
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
-        "metadata": {"name": RESOURCE_QUOTA_NAME, "namespace": namespace, "labels": part_of()},
-        "spec": {
-            "hard": hard,
-            "scopeSelector": {"matchExpressions": [{
-                "scopeName": "PriorityClass",
-                "operator": "In",
-                "values": [priority_class_name(settings.namespace, tier) for tier in used_tiers(settings.teams)],
-            }]},
-        },
+        "metadata": {"name": name, "namespace": namespace, "labels": part_of()},
+        # Task pods only: the scheduler, API server and workers share the namespace.
+        "spec": {"hard": hard, "scopeSelector": {"matchExpressions": [
+            {"scopeName": "PriorityClass", "operator": "In", "values": classes}]}},
     }
+
+
+def resource_quota(settings: Settings, team: Optional[Team] = None) -> dict[str, Any]:
+    """The stack's namespace: the top-level teams' max added up; a team's own namespace
+    (`teamNamespaces`): that team's max."""
+    bounding = [team] if team is not None else settings.teams.children(None)
+    namespace = settings.task_namespace(team.name) if team is not None else settings.namespace
+    return _quota(RESOURCE_QUOTA_NAME, namespace, bounding, task_classes(settings))
+
+
+def team_quota(settings: Settings, team: Team) -> dict[str, Any]:
+    """A team's max over the pods of its leaf teams (itself when it is one), in the stack's
+    namespace: each ResourceQuota a pod matches must admit it, so a leaf and all its
+    ancestors are held at once."""
+    classes = [team_priority_class_name(settings.namespace, leaf.name) for leaf in settings.teams.leaves_under(team.name)]
+    return _quota(f"{TEAM_QUOTA_PREFIX}{team.name}", settings.namespace, [team], classes)
 
 
 def limit_range(settings: Settings, team: Optional[Team] = None) -> dict[str, Any]:
@@ -97,15 +132,18 @@ def publish_retries(settings: Settings) -> int:
 
 def pod_marks(namespace: str, team: Team) -> PodMarks:
     return PodMarks(scheduler_name=SCHEDULER_NAME, labels={TEAM_LABEL: team.name},
-                    priority_class_name=priority_class_name(namespace, team.priority))
+                    priority_class_name=team_priority_class_name(namespace, team.name))
 
 
 def plan(settings: Settings) -> SchedulingPlan:
     core = priority_classes(settings.namespace, settings.teams, preemption_policy="Never")
+    core += team_priority_classes(settings)
     core += [resource_quota(settings), limit_range(settings)]
     if settings.team_namespaces:  # each team's namespace bounds its own pods by its max
         for team in settings.teams.leaves():
             core += [resource_quota(settings, team), limit_range(settings, team)]
+    else:  # one namespace: a quota per team, selecting its pods by their team PriorityClass
+        core += [team_quota(settings, team) for team in settings.teams.depth_first()]
     return SchedulingPlan(
         backend=BACKEND,
         core_objects=tuple(core),
@@ -115,5 +153,9 @@ def plan(settings: Settings) -> SchedulingPlan:
 
 
 def notes(settings: Settings) -> tuple[str, ...]:
-    return (f"default scheduler: one ResourceQuota '{RESOURCE_QUOTA_NAME}' caps all task pods of namespace "
-            f"{settings.namespace}; per-team shares are kept only by Airflow's team pools",)
+    if settings.team_namespaces:
+        return (f"default scheduler: each team's namespace has a ResourceQuota of its max; a parent team's max "
+                f"over several namespaces is kept only by Airflow's team pools",)
+    return (f"default scheduler: ResourceQuotas {TEAM_QUOTA_PREFIX}<team> in {settings.namespace} hold every team's "
+            f"max (a parent's over its teams); mins are kept only by Airflow's team pools (kube-scheduler lends "
+            f"nothing back)",)

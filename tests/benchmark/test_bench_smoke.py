@@ -45,11 +45,10 @@ def test_every_backend_and_its_stock_baseline_ran_and_bound_every_pod(smoke):
 
 def test_the_kits_quotas_hold_every_team_to_its_max(smoke):
     _, rows, _ = smoke
-    for backend in ("koordinator", "volcano"):
+    # The default backend too: a ResourceQuota per team (parents included) refuses a pod over its max.
+    for backend in ("default", "koordinator", "volcano"):
         quota = rows[(backend, True)]["quota"]
         assert quota["over_max_samples"] == 0, (backend, quota)
-    # kube-scheduler has no per-team quota (the default backend's pools live in Airflow): the
-    # table shows teams over their max there instead of hiding it; nothing to assert.
 
 
 def test_load_aware_placement_keeps_tasks_off_hot_nodes(smoke):

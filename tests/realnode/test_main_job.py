@@ -198,8 +198,8 @@ def test_reference_dags_run_to_success_through_the_api(deployed, real_node):
         assert base["image"].endswith(f"-airflow-{settings.airflow.version}")
         assert base["resources"] == team.task_resources.as_k8s()
         assert pod.spec.get("schedulerName", "default-scheduler") == settings.scheduler.scheduler_name
-        assert pod.spec.get("priorityClassName") == f"{settings.namespace}-{team.priority}"  # the stack's own
         marks = scheduling_plan(settings).pod_marks[team.name]
+        assert pod.spec.get("priorityClassName") == marks.priority_class_name  # the team's own, in this stack
         assert marks.labels.items() <= pod.labels.items(), (marks.labels, pod.labels)
         assert "Succeeded" in pod.phases
         assert f"team {team.name} on" in crunch["log"], crunch["log"][-2000:]

@@ -111,7 +111,7 @@ def test_default_core_objects_after_the_namespace(mocks, recorded):
     built = _run(settings_for("default"))
     assert mocks.of_type(CHART) == []
     kinds = [m["kind"] for m, _ in recorded["objects"]]
-    assert kinds == ["PriorityClass"] * 4 + ["ResourceQuota", "LimitRange"]
+    assert kinds == ["PriorityClass"] * 9 + ["ResourceQuota", "LimitRange"] + ["ResourceQuota"] * 8
     for _, opts in recorded["objects"]:
         assert opts.depends_on == [built["namespace"]]
     assert built["layer"].queue_names == []
