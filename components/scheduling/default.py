@@ -110,7 +110,8 @@ def team_quota(settings: Settings, team: Team) -> dict[str, Any]:
     """A team's max over the pods of its leaf teams (itself when it is one), in the stack's
     namespace: each ResourceQuota a pod matches must admit it, so a leaf and all its
     ancestors are held at once."""
-    classes = [team_priority_class_name(settings.namespace, leaf.name) for leaf in settings.teams.leaves_under(team.name)]
+    leaves = settings.teams.leaves_under(team.name)
+    classes = [team_priority_class_name(settings.namespace, leaf.name) for leaf in leaves]
     return _quota(f"{TEAM_QUOTA_PREFIX}{team.name}", settings.namespace, [team], classes)
 
 
@@ -154,8 +155,8 @@ def plan(settings: Settings) -> SchedulingPlan:
 
 def notes(settings: Settings) -> tuple[str, ...]:
     if settings.team_namespaces:
-        return (f"default scheduler: each team's namespace has a ResourceQuota of its max; a parent team's max "
-                f"over several namespaces is kept only by Airflow's team pools",)
+        return ("default scheduler: each team's namespace has a ResourceQuota of its max; a parent team's max "
+                "over several namespaces is kept only by Airflow's team pools",)
     return (f"default scheduler: ResourceQuotas {TEAM_QUOTA_PREFIX}<team> in {settings.namespace} hold every team's "
-            f"max (a parent's over its teams); mins are kept only by Airflow's team pools (kube-scheduler lends "
-            f"nothing back)",)
+            "max (a parent's over its teams); mins are kept only by Airflow's team pools (kube-scheduler lends "
+            "nothing back)",)
