@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 import requests
 
 FINISHED_RUN_STATES = ("success", "failed")
+READ_ATTEMPTS = 3  # a GET that timed out is asked again (it changes nothing)
 
 
 class AirflowApiError(Exception):
@@ -41,7 +42,17 @@ class AirflowApi:
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
     def call(self, method: str, path: str, **kwargs) -> Any:
-        response = self.session.request(method, f"{self.base}/api/v2{path}", timeout=30, **kwargs)
+        # A read may be retried: on the 2-core machine running both test lanes, the real node's API
+        # server once took over 30 s to answer a run's state (it answered the next poll).
+        attempts = READ_ATTEMPTS if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.session.request(method, f"{self.base}/api/v2{path}", timeout=30, **kwargs)
+                break
+            except requests.Timeout:
+                if attempt == attempts:
+                    raise
+                time.sleep(2)
         if not response.ok:
             raise AirflowApiError(f"{method} /api/v2{path}: HTTP {response.status_code} {response.text[:300]}")
         return response.json() if response.content else None
