@@ -43,36 +43,34 @@ def used_tiers(teams: TeamTree) -> list[str]:
     return [tier for tier in PRIORITY_VALUES if tier in used]
 
 
+def priority_class(name: str, tier: str, description: str,
+                   preemption_policy: Optional[str] = None) -> dict[str, Any]:
+    manifest: dict[str, Any] = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": name, "labels": dict(PART_OF_LABELS)},
+        "value": PRIORITY_VALUES[tier],
+        "globalDefault": False,
+        "description": description,
+    }
+    if preemption_policy is not None:
+        manifest["preemptionPolicy"] = preemption_policy
+    return manifest
+
+
 def priority_classes(namespace: str, teams: TeamTree,
                      preemption_policy: Optional[str] = None) -> list[dict[str, Any]]:
     """One `<namespace>-<tier>` PriorityClass per tier in use (cluster-scoped)."""
-    classes = []
-    for tier in used_tiers(teams):
-        manifest: dict[str, Any] = {
-            "apiVersion": "scheduling.k8s.io/v1",
-            "kind": "PriorityClass",
-            "metadata": {"name": priority_class_name(namespace, tier), "labels": dict(PART_OF_LABELS)},
-            "value": PRIORITY_VALUES[tier],
-            "globalDefault": False,
-            "description": f"airflow-kit task pods of priority tier '{tier}'",
-        }
-        if preemption_policy is not None:
-            manifest["preemptionPolicy"] = preemption_policy
-        classes.append(manifest)
-    return classes
+    return [priority_class(priority_class_name(namespace, tier), tier,
+                           f"airflow-kit task pods of priority tier '{tier}'", preemption_policy)
+            for tier in used_tiers(teams)]
 
 
 def team_priority_classes(settings: Settings) -> list[dict[str, Any]]:
     """One never-preempting `<namespace>-team-<team>` PriorityClass per leaf team."""
-    return [{
-        "apiVersion": "scheduling.k8s.io/v1",
-        "kind": "PriorityClass",
-        "metadata": {"name": team_priority_class_name(settings.namespace, team.name), "labels": dict(PART_OF_LABELS)},
-        "value": PRIORITY_VALUES[team.priority],
-        "globalDefault": False,
-        "preemptionPolicy": "Never",
-        "description": f"airflow-kit task pods of team '{team.name}' (priority tier '{team.priority}')",
-    } for team in settings.teams.leaves()]
+    return [priority_class(team_priority_class_name(settings.namespace, team.name), team.priority,
+                           f"airflow-kit task pods of team '{team.name}' (priority tier '{team.priority}')", "Never")
+            for team in settings.teams.leaves()]
 
 
 def task_classes(settings: Settings) -> list[str]:

@@ -43,18 +43,11 @@ HIERARCHY_GIVE_BACK = ("lent capacity comes back only as the borrowing tasks fin
 
 def caps_flat_queues_lose(settings: Settings) -> list[str]:
     """Each parent's max that leaf queues alone could not hold: its leaf teams' max added up is above it."""
-    by_name = {team.name: team for team in settings.teams}
-    leaves_of: dict[str, list[Team]] = {}
-    for leaf in settings.teams.leaves():
-        current = leaf.parent
-        while current is not None:
-            leaves_of.setdefault(current, []).append(leaf)
-            current = by_name[current].parent
     lost = []
     for parent in settings.teams:
-        leaves = leaves_of.get(parent.name)
-        if not leaves:
+        if not settings.teams.is_parent(parent.name):
             continue
+        leaves = settings.teams.leaves_under(parent.name)
         for resource, ceiling in parent.max.items():
             values = [leaf.max[resource] for leaf in leaves if resource in leaf.max]
             if len(values) < len(leaves):
@@ -69,9 +62,7 @@ def queue_mode(settings: Settings) -> str:
     """`scheduler.queueMode`, else `flat` wherever the tree allows it (no parent's max binds)."""
     if settings.scheduler.queue_mode is not None:
         return settings.scheduler.queue_mode
-    if all(team.parent is None for team in settings.teams) or not caps_flat_queues_lose(settings):
-        return "flat"
-    return "hierarchy"
+    return "hierarchy" if caps_flat_queues_lose(settings) else "flat"  # a tree without parents loses none
 
 
 def hierarchical(settings: Settings) -> bool:
