@@ -1,9 +1,10 @@
 """Probe: work in flight on every path at once, to see the platform ride out a restart.
 
 Trigger it, then restart (or kill) a component: a KubernetesExecutor task in the team's pod, a
-Celery task and a deferred task (the triggerer holds it) each run for `seconds` and end by
-themselves. Every run must end `success`, reruns only within `retries`. The fault tier
-(tests/faults) does exactly this for each component; `kit_fault_oom` shows what a user sees
+Celery task and a deferred task (the triggerer holds it) run until `seconds` after the run
+started and end by themselves: they overlap, and the run does not last a pod start longer.
+Every run must end `success`, reruns only within `retries`. The fault tier (tests/faults) does
+exactly this for each component; `kit_fault_oom` shows what a user sees
 when a task outgrows its memory limit; `kit_fault_stream` keeps a scheduler busy, to see how
 long scheduling stops when one of several schedulers dies.
 """
@@ -21,14 +22,19 @@ catalog = load_catalog()
 TEAM = sorted(catalog.teams)[0]
 
 
-def busy(seconds: str, where: str) -> str:
-    """Sleep in steps, printing each one, so a log shows how far the task got."""
+# Every task runs at least this long itself, however late it starts (a rerun, a slow pod start).
+MIN_OWN_SECONDS = 10
+
+
+def busy(seconds: str, since: str, where: str) -> str:
+    """Sleep in steps until `seconds` after `since` (the run's start), printing each step, so a
+    log shows how far the task got."""
     import time
 
-    seconds = int(seconds)  # a rendered template
-    for step in range(0, seconds, 5):
-        print(f"{where}: {step} s of {seconds} s", flush=True)
-        time.sleep(min(5, seconds - step))
+    until = max(float(since) + int(seconds), time.time() + MIN_OWN_SECONDS)  # rendered templates
+    while (left := until - time.time()) > 0:
+        print(f"{where}: {left:.0f} s to go", flush=True)
+        time.sleep(min(5, left))
     return where
 
 
@@ -43,12 +49,14 @@ with DAG(
     default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
     tags=["airflow-kit", "probe"],
 ):
-    task(busy, task_id="in_team_pod", **on_kubernetes(TEAM))(seconds="{{ params.seconds }}", where="team pod")
-    task(busy, task_id="on_celery")(seconds="{{ params.seconds }}", where="celery")
-    # Deferred: the triggerer waits; rendered at each try, so a retry waits again.
+    since = "{{ dag_run.start_date.timestamp() }}"
+    task(busy, task_id="in_team_pod", **on_kubernetes(TEAM))(seconds="{{ params.seconds }}", since=since,
+                                                              where="team pod")
+    task(busy, task_id="on_celery")(seconds="{{ params.seconds }}", since=since, where="celery")
+    # Deferred: the triggerer waits until the same point (a retry past it succeeds at once).
     DateTimeSensorAsync(
         task_id="deferred",
-        target_time="{{ (macros.datetime.utcnow() + macros.timedelta(seconds=params.seconds)).isoformat() }}")
+        target_time="{{ (dag_run.start_date + macros.timedelta(seconds=params.seconds)).isoformat() }}")
 
 
 def outgrow(megabytes: int) -> None:
