@@ -75,18 +75,17 @@ def pytest_terminal_summary(terminalreporter):
 
 
 # `make test`'s lanes (pytest-xdist workers) take whole groups: a tier whose tests share a costly
-# session fixture (the e2e control plane, a migrated Airflow home) is one group; every other
-# module is its own (its fixtures start once). By path, so the controller, which collects
-# nothing, groups the workers' test ids the same way.
-SHARED_SESSION_FOLDERS = {"tests/realnode": "realnode", "tests/faults": "faults", "tests/e2e": "e2e",
+# session fixture (the one real node of realnode and faults, the e2e control plane, a migrated
+# Airflow home) is one group; every other module is its own (its fixtures start once). By path,
+# so the controller, which collects nothing, groups the workers' test ids the same way.
+REAL_NODE_GROUP = "real-node"
+SHARED_SESSION_FOLDERS = {"tests/realnode": REAL_NODE_GROUP, "tests/faults": REAL_NODE_GROUP, "tests/e2e": "e2e",
                           "tests/dags": "dags", "packages/airflow-kit-dags/tests": "helper"}
-# The real node's tiers: each takes a lane of its own, first, that takes nothing else while the
-# tier lasts; both share the session's one node (tests/support/real_node.py: the fault tier's
-# reboot waits for the realnode tier). The other lanes take the longest tiers first and fill the
-# gaps with the quick ones. One process runs the real-node tiers last instead: every other
-# tier's answer comes first.
-OWN_LANE = ("faults", "realnode")
-LONGEST_FIRST = (*OWN_LANE, "benchmark", "schedulers", "e2e", "dags", "helper")
+# The real-node group (realnode, then faults, one after the other: the node holds one stack at a
+# time) is the longest: it takes a lane of its own, first, and that lane takes nothing else
+# while it lasts. The other lanes take the longest tiers first and fill the gaps with the quick
+# ones. One process runs the real-node tiers last instead: every other tier's answer comes first.
+LONGEST_FIRST = ("realnode", "faults", "benchmark", "schedulers", "e2e", "dags", "helper")
 LAST_IN_ONE_PROCESS = ("realnode", "faults")
 
 
@@ -105,9 +104,8 @@ def pytest_xdist_make_scheduler(config, log):
             return lane_group(nodeid)
 
         def _reschedule(self, node) -> None:
-            assigned = self.assigned_work.get(node, {})
-            if any(not all(assigned.get(group, {}).values()) for group in OWN_LANE):
-                return  # a real-node tier's lane takes nothing else until its last test
+            if not all(self.assigned_work.get(node, {}).get(REAL_NODE_GROUP, {}).values()):
+                return  # the real-node lane takes nothing else until its last test
             super()._reschedule(node)
 
     return LaneScheduling(config, log)

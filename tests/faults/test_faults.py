@@ -160,6 +160,21 @@ def test_postgres_sigkill_mid_write_keeps_the_data(fault_lab):
                     "components reconnect (some restart), the API answers 5xx meanwhile"), may_rerun=DATABASE_OUTAGE)
 
 
+def test_node_reboot(fault_lab):
+    """kubelet, containerd and every container stopped hard, started again with their state."""
+    def inject(lab: FaultLab) -> Outcome:
+        started = time.monotonic()
+        lab.node.reboot()
+        seconds = recovered(lab, started, "scheduler", "triggerer", "worker", "api-server", "postgres", "redis",
+                            "dag-processor", timeout=600)
+        return Outcome("", "every container dies; the kubelet starts the pods again; the team pod's task and the "
+                           "Celery task rerun, the deferred task resumes", seconds)
+    # The deferred task reruns when the reboot catches it resuming (its trigger fired, its
+    # worker killed); waiting in the triggerer it resumes: either way within its retries.
+    drive(fault_lab, "node reboot (kubelet and containerd restarted, state kept)", inject,
+          rerun_tasks=("in_team_pod", "on_celery"), may_rerun=("deferred",))
+
+
 def test_pulumi_up_killed_midway_converges_when_run_again(fault_lab):
     lab = fault_lab
     project = lab.project
@@ -237,19 +252,3 @@ def test_rolling_pulumi_up(fault_lab):
                        recovered(lab, started, "scheduler", "triggerer", "worker", "api-server"))
     drive(fault_lab, "rolling `pulumi up` (airflow.cfg changed)", inject)
 
-
-def test_node_reboot(fault_lab):
-    """kubelet, containerd and every container stopped hard, started again with their state."""
-    def inject(lab: FaultLab) -> Outcome:
-        started = time.monotonic()
-        lab.node.reboot()
-        seconds = recovered(lab, started, "scheduler", "triggerer", "worker", "api-server", "postgres", "redis",
-                            "dag-processor", timeout=600)
-        return Outcome("", "every container dies; the kubelet starts the pods again; the team pod's task and the "
-                           "Celery task rerun, the deferred task resumes", seconds)
-    # The deferred task reruns when the reboot catches it resuming (its trigger fired, its
-    # worker killed); waiting in the triggerer it resumes: either way within its retries. The
-    # realnode tier (another lane of `make test`) finishes first.
-    with fault_lab.node.alone():
-        drive(fault_lab, "node reboot (kubelet and containerd restarted, state kept)", inject,
-              rerun_tasks=("in_team_pod", "on_celery"), may_rerun=("deferred",))

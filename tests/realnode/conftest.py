@@ -14,13 +14,6 @@ import pytest
 from tests.support.real_node import STACK, deploy, stack_config
 
 
-@pytest.fixture(scope="module", autouse=True)
-def node_in_use(real_node):
-    """This tier's stacks need the node up: the fault tier's reboot (another lane) waits."""
-    with real_node.in_use():
-        yield
-
-
 @pytest.fixture(scope="module")
 def platform(real_node, tools_env, tmp_path_factory):
     """The local-node stack with the real chart, after `pulumi up` (measured)."""

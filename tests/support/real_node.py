@@ -1,18 +1,13 @@
 """The kit's real node (scripts/real-node.sh) as the real-node tiers share it: one node per test
-session, started by the first lane that needs it (realnode, faults: `make test` runs them in two
-lanes at once, each with a stack in its own namespace) and stopped by the last one to leave."""
+session, started by the first tier that needs it (realnode, faults) and stopped at the end."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
 import pathlib
 import subprocess
-import tempfile
 import time
-from typing import Iterator, Optional
+from typing import Optional
 
 import pytest
 
@@ -54,22 +49,6 @@ class RealNode(LocalCluster):
         # Cold: the images are built here first (scripts/images.sh, ~5 min); warm: loaded in seconds.
         self.script("start", str(self.directory), "--stack", STACK, timeout=3600)
         self.start_seconds = time.perf_counter() - started
-
-    @property
-    def _reboot_lock(self) -> pathlib.Path:
-        return self.directory.parent / f"{self.directory.name}.in-use"
-
-    @contextlib.contextmanager
-    def in_use(self) -> Iterator[None]:
-        """Held while a tier's stack needs the node up: no other lane reboots it meanwhile."""
-        with _flock(self._reboot_lock, fcntl.LOCK_SH):
-            yield
-
-    @contextlib.contextmanager
-    def alone(self) -> Iterator[None]:
-        """Until no other lane holds `in_use` (then none may take it): hold it around `reboot`."""
-        with _flock(self._reboot_lock, fcntl.LOCK_EX):
-            yield
 
     def reboot(self) -> None:
         self.script("reboot", str(self.directory), timeout=600)
@@ -117,57 +96,24 @@ def deploy(node: RealNode, env: dict, directory: pathlib.Path, stack: str, confi
     return project
 
 
-@contextlib.contextmanager
-def _flock(path: pathlib.Path, mode: int) -> Iterator[None]:
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, mode)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _session_root(tmp_path_factory) -> pathlib.Path:
-    """The folder every lane of this session shares (xdist gives each worker a child of it)."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
 @pytest.fixture(scope="session")
 def real_node(tools_env, tmp_path_factory, request):
-    """The session's node: the first lane starts it, the others join; the last to leave stops it."""
-    root = _session_root(tmp_path_factory)
-    users = root / "real-node.users"  # how many lanes use the running node
-    with _flock(root / "real-node.lock", fcntl.LOCK_EX):
-        count = int(users.read_text() or 0) if users.exists() else 0
-        if count == 0:
-            lacking = missing()
-            if lacking:
-                pytest.skip("a real node needs: " + "; ".join(lacking))
-            airflow_chart_package()
-            directory = pathlib.Path(tempfile.mkdtemp(prefix="real-node-", dir=root))  # one per start
-            node = RealNode(directory, tools_env)
-            try:
-                node.start()
-            except Exception:
-                print(node.logs())
-                print(node.stop())
-                raise
-            (root / "real-node.dir").write_text(str(directory))
-            MEASURED["real node: start (control plane, containerd, images, kubelet Ready)"] = \
-                f"{node.start_seconds:.0f} s"
-        else:
-            node = RealNode(pathlib.Path((root / "real-node.dir").read_text()), tools_env)
-        users.write_text(str(count + 1))
+    lacking = missing()
+    if lacking:
+        pytest.skip("a real node needs: " + "; ".join(lacking))
+    airflow_chart_package()
+    node = RealNode(tmp_path_factory.mktemp("real-node"), tools_env)
+    try:
+        node.start()
+    except Exception:
+        print(node.logs())
+        print(node.stop())
+        raise
+    MEASURED["real node: start (control plane, containerd, images, kubelet Ready)"] = f"{node.start_seconds:.0f} s"
     yield node
-    with _flock(root / "real-node.lock", fcntl.LOCK_EX):
-        count = int(users.read_text()) - 1
-        users.write_text(str(count))
-        if count:
-            return
-        if request.session.testsfailed:
-            print(node.logs())
-        started = time.perf_counter()
-        stop_log = node.stop()
-        MEASURED["real node: stop and host cleanup"] = f"{time.perf_counter() - started:.0f} s"
+    if request.session.testsfailed:
+        print(node.logs())
+    started = time.perf_counter()
+    stop_log = node.stop()
+    MEASURED["real node: stop and host cleanup"] = f"{time.perf_counter() - started:.0f} s"
     assert "ERROR" not in stop_log, stop_log
