@@ -18,9 +18,9 @@ KIT = @test -x $(VENV)/bin/python || { echo "airflow-kit: no $(VENV) here: run \
 	$(VENV)/bin/python -m repo_tools.cli
 STACK_ARG = $(if $(STACK),--stack $(STACK))
 # `make test` runs its tiers in this many pytest-xdist workers: most tiers wait on pods and
-# schedulers, so two lanes share the 2-core machine: the real node's (realnode, then faults) and
-# the rest (1: one process, in tier order; 3 loaded the bench smoke tier past a quota check once).
-TEST_LANES ?= 2
+# schedulers, so three lanes share the 2-core machine: the real node's (realnode and faults, on
+# one stack) and two for the rest (1: one process, in tier order).
+TEST_LANES ?= 3
 
 .PHONY: setup up dag credentials down preview destroy test test-faults tools worker-images bench bench-smoke docs
 

@@ -49,12 +49,16 @@ def tree_limits(tree: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def quota_conformance(tree: list[dict[str, Any]], samples: list[dict[str, Any]], capacity: float,
                       smallest_request: float) -> dict[str, Any]:
-    """Over every sample: teams above their max. Over the samples where the cluster is full:
+    """Over every sample: teams above their max (how many samples, the worst ratio, the most cpu
+    beyond a max, the longest unbroken stretch over it). Over the samples where the cluster is full:
     teams with pods waiting (unbound for over 10 s) while below their min, and how two sibling
     teams that both wait and both borrow split what they borrow beyond their mins (against
     their weights)."""
     limits = tree_limits(tree)
     over: list[tuple[float, str, float]] = []  # (t, team, used / max)
+    excess = 0.0  # the most cpu any team held beyond its max
+    stretch_start: dict[str, float] = {}  # team -> when its current run of over-max samples began
+    longest = 0.0  # the longest such run (first to last over-max sample), seconds
     waiting_samples = below_min = 0
     shares: list[float] = []  # the first sibling's part of the pair's borrowed cpu
     expected_shares: list[float] = []
@@ -68,6 +72,10 @@ def quota_conformance(tree: list[dict[str, Any]], samples: list[dict[str, Any]],
         for name, limit in limits.items():
             if team_used[name] > limit["max"] + 1e-6:
                 over.append((sample["t"], name, team_used[name] / limit["max"]))
+                excess = max(excess, team_used[name] - limit["max"])
+                longest = max(longest, sample["t"] - stretch_start.setdefault(name, sample["t"]))
+            else:
+                stretch_start.pop(name, None)
             if full and len(limit["leaves"]) == 1 and waiting.get(name, 0) > 0:
                 waiting_samples += 1
                 if team_used[name] + smallest_request <= limit["min"]:
@@ -88,6 +96,8 @@ def quota_conformance(tree: list[dict[str, Any]], samples: list[dict[str, Any]],
         "over_max_samples": len(over),
         "over_max_worst": max((ratio for _, _, ratio in over), default=None),
         "over_max_teams": sorted({name for _, name, _ in over}),
+        "over_max_excess_cpu": excess,
+        "over_max_longest_seconds": longest,
         "waiting_team_samples": waiting_samples,
         "waiting_below_min_share": below_min / waiting_samples if waiting_samples else None,
         "sibling_pairs_waiting": len(shares),

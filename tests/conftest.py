@@ -17,7 +17,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from repo_tools.harness import Missing, missing_tools, toolchain_env  # noqa: E402
-from tests.support.real_node import real_node  # noqa: E402,F401  (the session's node, shared by realnode and faults)
+from tests.support.real_node import kit_stack, real_node  # noqa: E402,F401  (the session's node and stack: realnode, faults)
 from tests.support.reference import reference_dir  # noqa: E402  (one finder for every tier)
 
 
@@ -81,12 +81,23 @@ def pytest_terminal_summary(terminalreporter):
 REAL_NODE_GROUP = "real-node"
 SHARED_SESSION_FOLDERS = {"tests/realnode": REAL_NODE_GROUP, "tests/faults": REAL_NODE_GROUP, "tests/e2e": "e2e",
                           "tests/dags": "dags", "packages/airflow-kit-dags/tests": "helper"}
-# The real-node group (realnode, then faults, one after the other: the node holds one stack at a
+# The real-node group (realnode and faults, one after the other: the node holds one stack at a
 # time) is the longest: it takes a lane of its own, first, and that lane takes nothing else
 # while it lasts. The other lanes take the longest tiers first and fill the gaps with the quick
 # ones. One process runs the real-node tiers last instead: every other tier's answer comes first.
-LONGEST_FIRST = ("realnode", "faults", "benchmark", "schedulers", "e2e", "dags", "helper")
-LAST_IN_ONE_PROCESS = ("realnode", "faults")
+LONGEST_FIRST = ("benchmark", "schedulers", "e2e", "dags", "helper")
+# Within the real-node group: the team-namespaces stack before the session's `local-node` stack
+# (the node holds one at a time), then that stack's main job, its faults, and its destroy.
+REAL_NODE_ORDER = ("tests/realnode/test_team_namespaces.py", "tests/realnode/test_main_job.py",
+                   "tests/faults/", "tests/realnode/test_destroy.py")
+
+
+def real_node_rank(nodeid: str) -> int | None:
+    """The test's step in the real-node lane (REAL_NODE_ORDER), None off that lane."""
+    if lane_group(nodeid) != REAL_NODE_GROUP:
+        return None
+    return next((index for index, prefix in enumerate(REAL_NODE_ORDER) if nodeid.startswith(prefix)),
+                len(REAL_NODE_ORDER))
 
 
 def lane_group(nodeid: str) -> str:
@@ -126,12 +137,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if tier[item]:
             item.add_marker(getattr(pytest.mark, tier[item]))
+    real_node_step = {item: real_node_rank(item.nodeid) for item in items}
     if os.environ.get("PYTEST_XDIST_WORKER"):
         rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
-        items.sort(key=lambda item: rank.get(tier[item], len(rank)))
+        items.sort(key=lambda item: (0, real_node_step[item]) if real_node_step[item] is not None
+                   else (rank.get(tier[item], len(rank)), 0))
     else:
-        items.sort(key=lambda item: LAST_IN_ONE_PROCESS.index(tier[item]) + 1
-                   if tier[item] in LAST_IN_ONE_PROCESS else 0)
+        items.sort(key=lambda item: (1, real_node_step[item]) if real_node_step[item] is not None else (0, 0))
 
 
 def pytest_sessionfinish(session):

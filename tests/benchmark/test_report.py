@@ -29,6 +29,15 @@ def test_a_team_above_its_max_or_its_parents_is_counted_with_the_worst_overrun()
     assert result["over_max_samples"] == 3
     assert result["over_max_teams"] == ["a", "dep"]
     assert result["over_max_worst"] == pytest.approx(14 / 12)
+    assert result["over_max_excess_cpu"] == pytest.approx(2)  # dep at t=2: 14 - 12
+    assert result["over_max_longest_seconds"] == pytest.approx(1)  # dep over at t=1 and t=2
+
+
+def test_an_over_max_stretch_ends_when_the_team_is_back_under():
+    samples = [sample(0, 11, 0), sample(1, 6, 0), sample(2, 11, 0), sample(3, 11, 0), sample(5, 11, 0)]
+    result = report.quota_conformance(TREE, samples, 100, 1)
+    assert result["over_max_samples"] == 4
+    assert result["over_max_longest_seconds"] == pytest.approx(3)  # t=2..5, not t=0..5
 
 
 def test_a_waiting_team_below_its_min_is_starved_but_a_team_with_room_for_no_more_is_not():

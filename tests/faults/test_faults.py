@@ -18,18 +18,16 @@ import pytest
 from airflow_kit_platform.airflow.values import LOST_TASK_SECONDS, ORPHAN_CHECK_SECONDS
 from tests.support.faults import (
     CONNECTION,
-    NAMESPACE,
     OUTCOMES,
     POOL,
     PROBE,
     PROBE_RETRIES,
     PROBE_TASKS,
-    STACK,
     VARIABLE,
     FaultLab,
     Outcome,
 )
-from tests.support.real_node import stack_config
+from tests.support.real_node import NAMESPACE, STACK, stack_config
 
 TRIGGERED: list[str] = []
 

@@ -14,9 +14,9 @@ from datetime import datetime
 import pytest
 import requests
 
-from tests.support.faults import NAMESPACE, OUTCOMES, PROBE_TASKS, STACK, FaultLab, Outcome
+from tests.support.faults import OUTCOMES, PROBE_TASKS, FaultLab, Outcome
 from tests.support.measurements import MEASURED
-from tests.support.real_node import stack_config
+from tests.support.real_node import NAMESPACE, STACK, stack_config
 
 STREAM = "kit_fault_stream"
 HA = {"schedulerReplicas": 2, "apiServerReplicas": 2, "triggererReplicas": 2}

@@ -5,7 +5,7 @@ What a user sees go wrong here and nowhere else: a component that never becomes 
 image, Secret or ConfigMap name), a task pod that cannot start or cannot reach the Execution API,
 a pod template that loses the team's resources or marks, a local disk that never binds, a log
 that cannot be read once the task's pod is gone, a second `pulumi up` that wants to change
-things, a destroy that leaves the release behind.
+things, a destroy that leaves the release behind (test_destroy.py, after the fault tier).
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from repo_tools.airflow_api import AirflowApi, log_errors, log_text
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.workloads.pod_templates import LOCAL_DISK_VOLUME, team_image
 from airflow_kit_platform.workloads.worker_image import load_stack_settings
-from repo_tools.local_cluster import NODE_STACK as STACK
 from tests.support.measurements import MEASURED
+from tests.support.real_node import NAMESPACE, STACK
 from tests.support.stacks import REPO
 
 
-NAMESPACE = "airflow"
 CONNECTION = {"connection_id": "kit_example_api", "conn_type": "http", "host": "api.example.com",
               "login": "svc-reader", "password": "not-printed-7c1d"}
 VARIABLE = {"key": "kit_example_setting", "value": "42"}
@@ -97,10 +96,10 @@ def _api(platform, real_node) -> AirflowApi:
 
 
 @pytest.fixture(scope="module")
-def deployed(platform, real_node):
-    platform.outputs_with_secrets = json.loads(platform.pulumi(
+def deployed(kit_stack):
+    kit_stack.outputs_with_secrets = json.loads(kit_stack.pulumi(
         "stack", "output", "--json", "--show-secrets", "--stack", STACK).stdout)
-    return platform
+    return kit_stack
 
 
 def test_up_installs_the_real_chart_and_every_component_becomes_ready(deployed, real_node):
@@ -355,25 +354,3 @@ def test_second_up_changes_nothing_and_generated_secrets_stay_encrypted(deployed
             assert value not in state, f"{item['metadata']['name']}/{key} is in plain text in the Pulumi state"
     assert deployed.outputs_with_secrets["adminPassword"] not in state
     MEASURED["real node: second pulumi up (no changes expected)"] = f"{time.perf_counter() - started:.0f} s"
-
-
-def test_destroy_leaves_only_what_the_design_retains(deployed, real_node):
-    started = time.perf_counter()
-    deployed.destroy()
-    deployed.destroyed = True
-    MEASURED["real node: pulumi destroy"] = f"{time.perf_counter() - started:.0f} s"
-    left = {}
-    for kind in ("deployments", "statefulsets", "jobs", "services", "secrets", "configmaps",
-                 "persistentvolumeclaims", "serviceaccounts", "roles", "rolebindings"):
-        names = real_node.kubectl("-n", NAMESPACE, "get", kind, "-o", "name", check=False).stdout.split()
-        names = [n for n in names if not n.endswith(("/kube-root-ca.crt", "/default"))]
-        if names:
-            left[kind] = names
-    # Kubernetes keeps a StatefulSet's claims by design: the bundled database's and Redis's data.
-    retained_claims = {"persistentvolumeclaim/data-airflow-postgresql-0", "persistentvolumeclaim/redis-db-airflow-redis-0"}
-    assert set(left.pop("persistentvolumeclaims", [])) <= retained_claims
-    assert not left, f"left behind by destroy: {left}"
-    deadline = time.monotonic() + 120
-    while real_node.kubectl("-n", NAMESPACE, "get", "pods", "-o", "name").stdout.strip():
-        assert time.monotonic() < deadline, "pods still running after destroy"
-        time.sleep(2)

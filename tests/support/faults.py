@@ -1,6 +1,7 @@
-"""What the fault tier (tests/faults) drives: the fault stack on the session's real node, the
-probe DAG's runs, and the faults themselves (a process SIGKILLed from the host, a pod deleted,
-the node rebooted), with the fault table each scenario adds a row to."""
+"""What the fault tier (tests/faults) drives: the session's `local-node` stack on its real node
+(after the main job's tests), the probe DAG's runs, and the faults themselves (a process
+SIGKILLed from the host, a pod deleted, the node rebooted), with the fault table each scenario
+adds a row to."""
 
 from __future__ import annotations
 
@@ -15,10 +16,8 @@ from typing import Any, Optional
 import requests
 
 from repo_tools.airflow_api import AirflowApi
-from tests.support.real_node import RealNode
+from tests.support.real_node import NAMESPACE, RealNode
 
-NAMESPACE = "airflow-faults"
-STACK = "local-node-faults"
 PROBE = "kit_fault_probe"
 PROBE_SECONDS = 40
 PROBE_TASKS = ("in_team_pod", "on_celery", "deferred")
@@ -41,7 +40,7 @@ COMPONENTS = {
 
 
 class FaultLab:
-    """The deployed fault stack and what a scenario does to it."""
+    """The deployed stack and what a scenario does to it."""
 
     def __init__(self, node: RealNode, project, outputs: dict):
         self.node, self.project, self.outputs = node, project, outputs

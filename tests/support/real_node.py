@@ -1,5 +1,6 @@
 """The kit's real node (scripts/real-node.sh) as the real-node tiers share it: one node per test
-session, started by the first tier that needs it (realnode, faults) and stopped at the end."""
+session, started by the first tier that needs it (realnode, faults) and stopped at the end, and
+one `local-node` stack on it that the main job's tests and then the fault scenarios use."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.support.measurements import MEASURED
 from tests.support.stacks import REPO, stack_file_config
 
 STACK = local_cluster.NODE_STACK
+NAMESPACE = stack_file_config(STACK)["namespace"]
 
 
 def missing() -> list[str]:
@@ -117,3 +119,15 @@ def real_node(tools_env, tmp_path_factory, request):
     stop_log = node.stop()
     MEASURED["real node: stop and host cleanup"] = f"{time.perf_counter() - started:.0f} s"
     assert "ERROR" not in stop_log, stop_log
+
+
+@pytest.fixture(scope="session")
+def kit_stack(real_node, tools_env, tmp_path_factory):
+    """The `local-node` stack with the real chart, after `pulumi up` (measured): the main job's
+    tests use it first, the fault scenarios next (they break it and must see it recover), and
+    tests/realnode/test_destroy.py destroys it last. One deploy, not one per tier: the node's
+    2 cpu hold one stack at a time, and each deploy costs minutes of the real-node lane."""
+    project = deploy(real_node, tools_env, tmp_path_factory.mktemp("kit-stack"), STACK, stack_config())
+    yield project
+    if not getattr(project, "destroyed", False):  # a run without the destroy test
+        project.pulumi("destroy", "--yes", "--skip-preview", "--stack", STACK, check=False, timeout=900)
