@@ -108,17 +108,23 @@ def quota_conformance(tree: list[dict[str, Any]], samples: list[dict[str, Any]],
 
 
 def give_back(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The quiet team's burst: how long until it held half of its min, and until all its pods ran."""
+    """The quiet team's burst: how long until it held half of its min, its full min (within one
+    smallest task, the rule `waiting_below_min_share` uses), and until all its pods ran."""
     late = data["late_team"]
     start = data.get("late_team_first_created")
     if start is None:
-        return {"team": late, "half_min_after": None, "all_bound_after": None}
+        return {"team": late, "half_min_after": None, "full_min_after": None, "all_bound_after": None}
     minimum = tree_limits(data["tree"])[late]["min"]
-    half = next((s["t"] - start for s in data["samples"]
-                 if s["t"] >= start and s["bound_cpu"].get(late, 0.0) >= minimum / 2), None)
+    smallest = min(float(parse_quantity(size["cpu"])) for size in data["task_sizes"])
+
+    def first_holding(cpu: float) -> Optional[float]:
+        return next((s["t"] - start for s in data["samples"]
+                     if s["t"] >= start and s["bound_cpu"].get(late, 0.0) + 1e-6 >= cpu), None)
+
     bound = [pod["bound"] for pod in data["pods"].values() if pod["team"] == late]
     all_bound = max(bound) - start if bound and all(b is not None for b in bound) else None
-    return {"team": late, "half_min_after": half, "all_bound_after": all_bound}
+    return {"team": late, "half_min_after": first_holding(minimum / 2),
+            "full_min_after": first_holding(minimum - smallest), "all_bound_after": all_bound}
 
 
 def summarize(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,7 +185,7 @@ def markdown(rows: Iterable[Mapping[str, Any]], header: str) -> str:
              "| scheduler | config | pods bound | bound/s (run) | bound/s (steady) | bound in the first 60 s | "
              "create→bind p50 | p99 | "
              "team-samples over max | waiting teams below min | 1st sibling's share of borrowed (weight) | "
-             "quiet team: ½ min / all bound after | pods on hot nodes (capacity) |",
+             "quiet team: ½ min / min / all bound after | pods on hot nodes (capacity) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         quota, back = row["quota"], row["give_back"]
@@ -191,7 +197,8 @@ def markdown(rows: Iterable[Mapping[str, Any]], header: str) -> str:
             f"{_f(row['bound_per_second'])} | {_f(row['steady_bound_per_second'])} | {row['bound_first_minute']} | "
             f"{_f(row['latency_p50'], 2, ' s')} | {_f(row['latency_p99'], 2, ' s')} | "
             f"{quota['over_max_samples']}{worst} | {_pct(quota['waiting_below_min_share'])} | {weighted} | "
-            f"{_f(back['half_min_after'], 0, ' s')} / {_f(back['all_bound_after'], 0, ' s')} | "
+            f"{_f(back['half_min_after'], 0, ' s')} / {_f(back.get('full_min_after'), 0, ' s')} / "
+            f"{_f(back['all_bound_after'], 0, ' s')} | "
             f"{_pct(row['hot_share'])} ({_pct(row['hot_capacity_share'])}) |")
     lines += ["", "Where the CPU went during each run (CPU seconds of each process; the machine's cores are "
               "shared by all of them):", "",

@@ -19,6 +19,7 @@ from airflow_kit_platform.args import PlatformArgs
 from airflow_kit_platform.config_reader import ConfigError, did_you_mean
 from airflow_kit_platform.k8s_objects import create_chart, create_object
 from airflow_kit_platform.keda import keda_chart
+from airflow_kit_platform.model.pod_security import STACK_NAMESPACE_LEVEL, namespace_labels, task_service_account
 from airflow_kit_platform.queueing.layer import QueueLayer
 from airflow_kit_platform.queueing.plans import queue_plan
 from airflow_kit_platform.scheduling.layer import SchedulingLayer
@@ -75,7 +76,8 @@ class Platform(pulumi.ComponentResource):
         # with it, so it is retained whenever queues and quotas are (scheduler.retainQueues).
         self.namespace = k8s.core.v1.Namespace(
             "namespace", metadata={"name": settings.namespace,
-                                   "labels": {"app.kubernetes.io/part-of": "airflow-kit"}},
+                                   "labels": {"app.kubernetes.io/part-of": "airflow-kit",
+                                              **namespace_labels(STACK_NAMESPACE_LEVEL)}},
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=settings.scheduler.retain_queues))
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
 
@@ -97,6 +99,9 @@ class Platform(pulumi.ComponentResource):
         self.pod_templates = create_object(configmap, opts=in_namespace)
 
         airflow_depends: list[pulumi.Resource] = [self.namespace, self.pod_templates, self.scheduling, self.queue]
+        # Task pods in the stack's namespace run as an account without API rights (pod_security).
+        if not settings.team_namespaces:
+            airflow_depends.append(create_object(task_service_account(settings.namespace), opts=in_namespace))
         if self.keda is not None:
             airflow_depends.append(self.keda)
         self.airflow = AirflowRelease(

@@ -7,7 +7,8 @@ The chart derives its names from the release (chart 1.19.0, `templates/_helpers.
 * `airflow_config`: the config ConfigMap `<fullname>-config` (it holds `airflow.cfg`, the only
   place a task pod gets `[core] execution_api_server_url`);
 * `airflow.serviceAccountName`: like the standard fullname, but regardless of
-  `useStandardNaming`; the worker ServiceAccount is `<that>-worker`;
+  `useStandardNaming`; the worker ServiceAccount is `<that>-worker` (scheduler, triggerer,
+  api-server alike);
 * the API server Service `<fullname>-api-server` on port 8080.
 
 The Secrets are the kit's own (the chart reads them by `*SecretName`, so it generates none).
@@ -71,6 +72,18 @@ class ChartNames:
     @property
     def worker_service_account(self) -> str:
         return f"{_release_with_chart_name(self.release)}-worker"
+
+    @property
+    def scheduler_service_account(self) -> str:
+        return f"{_release_with_chart_name(self.release)}-scheduler"
+
+    @property
+    def triggerer_service_account(self) -> str:
+        return f"{_release_with_chart_name(self.release)}-triggerer"
+
+    @property
+    def api_server_service_account(self) -> str:
+        return f"{_release_with_chart_name(self.release)}-api-server"
 
     @property
     def migrate_database_job_service_account(self) -> str:

@@ -18,6 +18,7 @@ from airflow_kit_platform.airflow.chart_names import (
     RELEASE,
     SecretNames,
 )
+from airflow_kit_platform.model.pod_security import task_container_security_context
 from airflow_kit_platform.passthrough import merge_under
 from airflow_kit_platform.settings import Settings
 
@@ -165,8 +166,10 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
         "dagProcessor": {"enabled": True},
         "triggerer": {"enabled": True},  # deferrable operators free worker slots
         "allowJobLaunching": airflow.job_tasks,
-        # The pod and Job launcher roles become ClusterRoles: tasks run in their teams' namespaces.
-        "multiNamespaceMode": settings.team_namespaces,
+        # Off even with team namespaces: on, the chart binds its pod and Job launcher roles as
+        # ClusterRoles, cluster-wide. The kit grants Airflow's accounts Roles in exactly the team
+        # namespaces instead (workloads/team_namespaces.airflow_access).
+        "multiNamespaceMode": False,
         "postgresql": {"enabled": bundled},
         "redis": {"enabled": celery},
         "pgbouncer": {"enabled": uses_pgbouncer(settings)},
@@ -275,6 +278,8 @@ def _simple_auth_values(settings: Settings, values: dict[str, Any]) -> None:
             "name": "simple-auth-users",
             "image": settings.airflow.image,
             "command": ["cp", f"{secret_dir}/{SIMPLE_AUTH_PASSWORDS_KEY}", f"{SIMPLE_AUTH_DIR}/{SIMPLE_AUTH_PASSWORDS_KEY}"],
+            "securityContext": {**task_container_security_context(), "readOnlyRootFilesystem": True},
+            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
             "volumeMounts": [{"name": "simple-auth-secret", "mountPath": secret_dir, "readOnly": True},
                              {"name": "simple-auth", "mountPath": SIMPLE_AUTH_DIR}],
         }],

@@ -20,6 +20,11 @@ from airflow_kit_platform.airflow.chart_names import (
     ChartNames,
     SecretNames,
 )
+from airflow_kit_platform.model.pod_security import (
+    TASK_SERVICE_ACCOUNT,
+    task_container_security_context,
+    task_pod_security_context,
+)
 from airflow_kit_platform.model.teams import Team
 from airflow_kit_platform.scheduling.backend import PodMarks
 from airflow_kit_platform.settings import Settings
@@ -40,8 +45,6 @@ DEFAULT_LOCAL_DISK_SIZE = "10Gi"
 PLACEHOLDER_POD_NAME = "placeholder-name"  # the executor replaces it; the chart uses the same
 
 AIRFLOW_HOME = "/opt/airflow"
-AIRFLOW_UID = 50000
-AIRFLOW_GID = 0
 TERMINATION_GRACE_PERIOD_SECONDS = 600  # chart default workers.terminationGracePeriodSeconds
 # The chart 1.19.0 defaults for git-sync (images.gitSync, dags.gitSync.uid).
 GIT_SYNC_IMAGE = "registry.k8s.io/git-sync/git-sync:v4.4.2"
@@ -194,7 +197,7 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
         "imagePullPolicy": settings.images.pull_policy or "IfNotPresent",
         "env": env,
         "resources": _resources(team.task_resources.as_k8s(), marks, team.name),
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "securityContext": task_container_security_context(),
         "volumeMounts": mounts,
     }
 
@@ -217,8 +220,11 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
     spec.update({
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": TERMINATION_GRACE_PERIOD_SECONDS,
-        "serviceAccountName": names.worker_service_account,
-        "securityContext": {"runAsUser": AIRFLOW_UID, "fsGroup": AIRFLOW_GID},
+        # No Kubernetes API access in the stack's namespace; in a team namespace the worker
+        # account launches pods and Jobs there only (pod_security, team_namespaces).
+        "serviceAccountName": names.worker_service_account if settings.team_namespaces else TASK_SERVICE_ACCOUNT,
+        "automountServiceAccountToken": bool(settings.team_namespaces),
+        "securityContext": task_pod_security_context(),
     })
     if team.node_selector:
         spec["nodeSelector"] = dict(team.node_selector)

@@ -14,14 +14,13 @@ import pulumi
 
 from airflow_kit_platform.airflow.chart_names import CHART, ChartNames, SecretNames
 from airflow_kit_platform.k8s_objects import create_object
+from airflow_kit_platform.model.pod_security import AIRFLOW_GID, AIRFLOW_UID
 from airflow_kit_platform.settings import Settings
 
 POOLS_FILE = "pools.json"
 POOLS_DIR = "/pools"
 MIGRATION_WAIT_TIMEOUT = 600  # seconds
 JOB_TIMEOUT = "20m"  # how long `pulumi up` waits for the import Job
-AIRFLOW_UID = 50000  # the chart's `uid`/`gid` defaults (the image's airflow user)
-AIRFLOW_GID = 0
 # Requests AND limits on every container: the pods must pass a namespace ResourceQuota.
 RESOURCES = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "500m", "memory": "1Gi"}}
 

@@ -18,16 +18,11 @@ import yaml
 from airflow_kit import names
 from airflow_kit_platform import versions
 from airflow_kit_platform.config_reader import PROJECT
+from airflow_kit_platform.model.pod_security import AIRFLOW_GID, AIRFLOW_UID
 from airflow_kit_platform.model.teams import Team
 from airflow_kit_platform.settings import SECRET_KEYS, Settings, load_settings
 from airflow_kit_platform.workloads import helper_wheel
-from airflow_kit_platform.workloads.pod_templates import (
-    AIRFLOW_GID,
-    AIRFLOW_HOME,
-    AIRFLOW_UID,
-    fused_image_tag,
-    team_image,
-)
+from airflow_kit_platform.workloads.pod_templates import AIRFLOW_HOME, fused_image_tag, team_image
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TEMPLATES = pathlib.Path(__file__).resolve().parent / "templates"

@@ -64,13 +64,14 @@ def test_summary_rates_latencies_hot_share_and_give_back():
     data = {"label": "x", "backend": "koordinator", "kit": True, "tree": TREE, "late_team": "b",
             "late_team_first_created": 10.0, "capacity_cpu": 100, "hot_nodes": ["hot"], "hot_capacity_cpu": 10,
             "task_sizes": [{"cpu": "1"}], "pods": pods,
-            "samples": [sample(t, 4, 2 if t >= 30 else 0) for t in range(0, 41)],
+            "samples": [sample(t, 4, 4 if t >= 35 else 2 if t >= 30 else 0) for t in range(0, 41)],
             "refused": 0, "ended": 41.0, "cpu_seconds": {"koord-scheduler": 5.0, "etcd": 1.0},
             "scheduler_processes": ["koord-scheduler"]}
     row = report.summarize(data)
     assert row["bound"] == 41 and row["latency_p50"] == 0.5 and row["latency_p99"] == 20.0
     assert row["hot_share"] == pytest.approx(10 / 41) and row["hot_capacity_share"] == 0.1
-    assert row["give_back"] == {"team": "b", "half_min_after": 20.0, "all_bound_after": 20.0}
+    # b's min is 4 and the smallest task 1 cpu: half (2) at t=30, its min within one task (3) at t=35.
+    assert row["give_back"] == {"team": "b", "half_min_after": 20.0, "full_min_after": 25.0, "all_bound_after": 20.0}
     assert row["scheduler_cpu_seconds"] == 5.0
     table = report.markdown([row], "# t")
     assert "| koordinator | kit | 41/41 |" in table and "| 5 | n/a | 1 |" in table
@@ -108,3 +109,12 @@ def test_client_side_throttling_is_read_from_the_process_log():
            'I1203 02:51:29.0 28405 schedule_one.go:1] "Successfully bound pod"\n')
     assert report.client_throttling(log) == pytest.approx(6.945)
     assert report.client_throttling("nothing waited\n") is None
+
+
+def test_a_quiet_team_that_never_gets_its_min_back_has_no_full_min_time():
+    data = {"tree": TREE, "late_team": "b", "late_team_first_created": 5.0, "task_sizes": [{"cpu": "1"}],
+            "pods": {"late": {"team": "b", "cpu": 1.0, "bound": None}},
+            "samples": [sample(t, 9, 2.5) for t in range(0, 30)]}
+    back = report.give_back(data)
+    assert back["half_min_after"] == 0.0  # 2.5 >= 2 from its first sample on
+    assert back["full_min_after"] is None and back["all_bound_after"] is None  # 2.5 < 4 - 1, a pod unbound

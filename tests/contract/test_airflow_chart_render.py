@@ -30,7 +30,9 @@ from tests.support.stacks import STACKS, required_secrets, stack_file_config
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 KIND_OF_TYPE = {"kubernetes:core/v1:Secret": "Secret", "kubernetes:core/v1:ConfigMap": "ConfigMap",
-                "kubernetes:core/v1:ServiceAccount": "ServiceAccount"}
+                "kubernetes:core/v1:ServiceAccount": "ServiceAccount",
+                "kubernetes:rbac.authorization.k8s.io/v1:Role": "Role",
+                "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": "RoleBinding"}
 
 
 def helm_binary() -> str:
@@ -117,6 +119,23 @@ def test_the_mounted_airflow_cfg_points_tasks_at_the_execution_api(stack, render
     service = by_name[("Service", "airflow-api-server")]
     assert 8080 in [port["port"] for port in service["spec"]["ports"]]
     assert "task_queued_timeout = " in cfg and "num_stuck_in_queued_retries = 0" in cfg
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_cluster_wide_rights_and_every_bound_account_exists(stack, rendered):
+    """Nothing the chart renders for a stack grants rights cluster-wide (team namespaces too: the
+    kit binds Roles there), and every account the kit's RoleBindings name is one the chart makes."""
+    chart_objects, kit_objects, _ = rendered(stack)
+    cluster_wide = [(obj["kind"], obj["metadata"]["name"]) for obj in chart_objects
+                    if obj["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    assert not cluster_wide, f"stack {stack}: {cluster_wide}"
+    namespace = stack_file_config(stack).get("namespace", "airflow")
+    accounts = {(obj["metadata"].get("namespace", namespace), obj["metadata"]["name"])
+                for obj in chart_objects + kit_objects if obj["kind"] == "ServiceAccount"}
+    for obj in kit_objects:
+        if obj["kind"] == "RoleBinding":
+            for subject in obj["subjects"]:
+                assert (subject["namespace"], subject["name"]) in accounts, (stack, obj["metadata"], subject)
 
 
 def test_a_wrong_configmap_name_would_be_caught(rendered):

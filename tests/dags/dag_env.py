@@ -32,10 +32,10 @@ REFERENCE_DAG_FILES = sorted(p.name for p in DAGS_DIR.glob("kit_*.py"))
 EXTRA_DAG_IDS = {"kit_fault_probe.py": {"kit_fault_oom", "kit_fault_stream"}}
 # DAG files whose tasks name the KubernetesExecutor: they cannot load on a stack without it.
 KUBERNETES_EXECUTOR_FILES = {"kit_kubernetes_teams.py", "kit_training_chain.py", "kit_connection_variable.py",
-                             "kit_fault_probe.py"}
+                             "kit_fault_probe.py", "kit_least_privilege.py"}
 # The DAGs those files hold that name it (Airflow refuses each such DAG; the file's others still load).
 KUBERNETES_EXECUTOR_DAG_IDS = {"kit_kubernetes_teams", "kit_training_chain", "kit_connection_variable",
-                               "kit_fault_probe", "kit_fault_oom"}
+                               "kit_fault_probe", "kit_fault_oom", "kit_least_privilege"}
 QUOTA_LABEL = "quota.scheduling.koordinator.sh/name"
 ACK_QUOTA_LABEL = "quota.scheduling.alibabacloud.com/name"  # ack-kube-queue's
 

@@ -60,7 +60,8 @@ _PARSED: dict[tuple[str, str], dict[str, Any]] = {}
 def test_reference_dags_are_there():
     assert set(REFERENCE_DAG_FILES) == {
         "kit_celery_pools.py", "kit_kubernetes_teams.py", "kit_pod_operator.py", "kit_queued_job.py",
-        "kit_deferrable_sensor.py", "kit_training_chain.py", "kit_connection_variable.py", "kit_fault_probe.py"}
+        "kit_deferrable_sensor.py", "kit_training_chain.py", "kit_connection_variable.py", "kit_fault_probe.py",
+        "kit_least_privilege.py"}
     for name in REFERENCE_DAG_FILES:
         text = (DAGS_DIR / name).read_text()
         assert text.startswith('"""Pattern:') or text.startswith('"""'), f"{name}: starts with its docstring"

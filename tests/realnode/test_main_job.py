@@ -26,6 +26,7 @@ import requests
 
 from repo_tools.airflow_api import AirflowApi, log_errors, log_text
 from airflow_kit_platform.scheduling.plans import scheduling_plan
+from airflow_kit_platform.model.pod_security import TASK_SERVICE_ACCOUNT
 from airflow_kit_platform.workloads.pod_templates import LOCAL_DISK_VOLUME, team_image
 from airflow_kit_platform.workloads.worker_image import load_stack_settings
 from tests.support.measurements import MEASURED
@@ -251,6 +252,37 @@ def test_a_failed_task_says_why(deployed, real_node):
     assert any(error.startswith("AirflowNotFoundException:") and CONNECTION["connection_id"] in error
                for error in errors), (errors, log_text(body)[-2000:])
     assert errors[-1] in log_text(body)
+
+
+def test_a_team_task_cannot_reach_the_cluster(deployed, real_node, tmp_path):
+    """kit_least_privilege, a team task, tries to read Airflow's metadata Secret, start a pod and
+    exec into the scheduler from inside its pod: each refused, and the task still reads its
+    Variable. Then the same facts from the API server: the task account may do nothing, and the
+    stack's namespace refuses a privileged pod (Pod Security `baseline`)."""
+    api = _api(deployed, real_node)
+    run_id = api.trigger("kit_least_privilege")
+    run = api.wait_for_run("kit_least_privilege", run_id, timeout=RUN_TIMEOUT)
+    (task,) = api.task_instances("kit_least_privilege", run_id)
+    log = log_text(api.task_log_body("kit_least_privilege", run_id, task))
+    assert run["state"] == "success", log[-3000:]
+    assert "service account token mounted: False" in log, log[-3000:]
+    for attempt in ("read Secret airflow-metadata", "list Secrets", "create a pod", "exec into the scheduler"):
+        assert f"{attempt}: HTTP 401" in log or f"{attempt}: HTTP 403" in log, (attempt, log[-3000:])
+
+    account = f"system:serviceaccount:{NAMESPACE}:{TASK_SERVICE_ACCOUNT}"
+    for verb, resource in (("get", "secrets"), ("list", "pods"), ("create", "pods"), ("create", "pods/exec")):
+        answer = real_node.kubectl("auth", "can-i", verb, resource, "-n", NAMESPACE, "--as", account, check=False)
+        assert answer.stdout.strip() == "no", (verb, resource, answer.stdout, answer.stderr)
+
+    labels = json.loads(real_node.kubectl("get", "namespace", NAMESPACE, "-o", "json").stdout)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline", labels
+    privileged = tmp_path / "privileged.json"
+    privileged.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kit-privileged", "namespace": NAMESPACE},
+        "spec": {"containers": [{"name": "c", "image": "localhost/airflow-kit/redis:7",
+                                 "securityContext": {"privileged": True}}]}}))
+    refused = real_node.kubectl("create", "--dry-run=server", "-f", str(privileged), check=False)
+    assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stdout + refused.stderr
 
 
 HELPER_PROBE = ("import importlib.metadata, os, airflow_kit; "

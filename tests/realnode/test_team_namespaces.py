@@ -79,3 +79,28 @@ def test_a_team_task_runs_in_the_teams_namespace(team_stack, real_node):
     MEASURED["real node: team namespaces (KubernetesExecutor tasks in airflow-tn-dev)"] = (
         f"pulumi up {team_stack.up_seconds:.0f} s; kit_kubernetes_teams {run['state']} in "
         f"{time.perf_counter() - started:.0f} s; tasks ran in {sorted(set(seen.values()))}")
+
+
+def test_airflow_has_rights_in_the_team_namespaces_only(team_stack, real_node):
+    """The executor ran the team's tasks above with Roles of the team namespace alone: no
+    ClusterRoleBinding names an account of the stack, a Celery worker cannot create pods or exec
+    in kube-system, and the team namespace enforces Pod Security `restricted` (its task pods
+    were admitted under it)."""
+    bindings = json.loads(real_node.kubectl("get", "clusterrolebindings", "-o", "json").stdout)["items"]
+    ours = [item["metadata"]["name"] for item in bindings
+            if any(subject.get("namespace") == NAMESPACE for subject in item.get("subjects") or [])]
+    assert not ours, f"cluster-wide bindings of the stack's accounts: {ours}"
+    team_namespace = f"{NAMESPACE}-dev"
+
+    def can(account: str, verb: str, resource: str, namespace: str) -> str:
+        return real_node.kubectl("auth", "can-i", verb, resource, "-n", namespace, "--as",
+                                 f"system:serviceaccount:{NAMESPACE}:{account}", check=False).stdout.strip()
+
+    for account in ("airflow-worker", "airflow-scheduler", "airflow-triggerer", "airflow-api-server"):
+        assert can(account, "create", "pods", "kube-system") == "no", account
+        assert can(account, "create", "pods/exec", "kube-system") == "no", account
+    assert can("airflow-scheduler", "create", "pods", team_namespace) == "yes"
+    assert can("airflow-scheduler", "get", "secrets", team_namespace) == "no"
+    namespace = json.loads(real_node.kubectl("get", "namespace", team_namespace, "-o", "json").stdout)
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted", labels

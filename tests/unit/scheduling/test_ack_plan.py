@@ -205,20 +205,30 @@ def test_team_namespaces_on_another_backend_and_the_executor_watches_them():
     executor = values["config"]["kubernetes_executor"]
     assert executor["multi_namespace_mode"] == "True"
     assert executor["multi_namespace_mode_namespace_list"].split(",") == [NAMESPACE] + settings.task_namespaces()
-    assert values["multiNamespaceMode"] is True
-    assert build_values(settings_for("koordinator"))["multiNamespaceMode"] is False
+    # No ClusterRole: the chart's launcher roles stay Roles of the stack's namespace.
+    assert values["multiNamespaceMode"] is False
     files = {"teams.json": "{}"}
     configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "airflow-kit-pod-templates",
                                                                        "namespace": NAMESPACE}, "data": files}
     objects = team_namespaces.namespace_objects(settings, f"{NAMESPACE}-etl", configmap)
     kinds = {(m["kind"], m["metadata"]["name"]) for m in objects}
     assert kinds == {("ConfigMap", "airflow-kit-pod-templates"), ("ServiceAccount", "airflow-worker"),
-                     ("Role", "airflow-kit-task-launcher"), ("RoleBinding", "airflow-kit-task-launcher")}
+                     ("Role", "airflow-kit-task-launcher"), ("RoleBinding", "airflow-kit-task-launcher"),
+                     ("Role", "airflow-kit-executor"), ("RoleBinding", "airflow-kit-executor"),
+                     ("RoleBinding", "airflow-kit-airflow-launchers"),
+                     ("Role", "airflow-kit-log-reader"), ("RoleBinding", "airflow-kit-log-reader")}
     assert all(m["metadata"]["namespace"] == f"{NAMESPACE}-etl" for m in objects)
     assert configmap["metadata"]["namespace"] == NAMESPACE  # the original is untouched
-    [binding] = [m for m in objects if m["kind"] == "RoleBinding"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "airflow-worker",
-                                    "namespace": f"{NAMESPACE}-etl"}]  # its own namespace only
+    bindings = {m["metadata"]["name"]: m for m in objects if m["kind"] == "RoleBinding"}
+    assert bindings["airflow-kit-task-launcher"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "airflow-worker", "namespace": f"{NAMESPACE}-etl"}]  # its own only
+    # Airflow's accounts live in the stack's namespace; each gets a Role of this namespace only.
+    assert bindings["airflow-kit-executor"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "airflow-scheduler", "namespace": NAMESPACE}]
+    assert {s["name"] for s in bindings["airflow-kit-airflow-launchers"]["subjects"]} == {
+        "airflow-worker", "airflow-triggerer"}
+    assert bindings["airflow-kit-log-reader"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "airflow-api-server", "namespace": NAMESPACE}]
 
 
 def test_what_team_namespaces_cannot_carry_is_refused():

@@ -82,8 +82,10 @@ def test_pod_spec_matches_what_the_chart_template_gives_a_worker(settings):
     pod = pt.build_pod_template(settings, settings.teams.get("etl"), marks_for(settings, "default")["etl"], False)
     spec = pod["spec"]
     assert spec["restartPolicy"] == "Never"
-    assert spec["serviceAccountName"] == "airflow-worker"
-    assert spec["securityContext"] == {"runAsUser": 50000, "fsGroup": 0}
+    # In the stack's namespace: an account with no Role and no token (a task has no API access).
+    assert spec["serviceAccountName"] == "airflow-kit-task" and spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"] == {"runAsNonRoot": True, "runAsUser": 50000, "fsGroup": 0,
+                                       "seccompProfile": {"type": "RuntimeDefault"}}
     assert spec["nodeSelector"] == {"node-pool": "batch"}
     assert spec["tolerations"] == [{"key": "batch", "operator": "Exists", "effect": "NoSchedule"}]
     assert pod["metadata"]["labels"]["component"] == "worker"
@@ -105,7 +107,7 @@ def test_chart_names_and_exposed_api_secrets_are_parameters(settings):
     ml = dataclasses.replace(settings.teams.get("ml"), metadata_access=True)
     pod = pt.build_pod_template(settings, ml, marks_for(settings, "volcano")["ml"], False,
                                 names, secrets=secrets)
-    assert pod["spec"]["serviceAccountName"] == "data-airflow-worker"  # the chart's serviceAccountName rule
+    assert pod["spec"]["serviceAccountName"] == "airflow-kit-task"  # the kit's own, not the chart's
     assert pod["metadata"]["labels"]["release"] == "data"
     assert {"name": "config", "configMap": {"name": "data-config"}} in pod["spec"]["volumes"]
     env = _env(_base(pod))

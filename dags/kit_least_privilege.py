@@ -1,0 +1,67 @@
+"""Pattern: what a team's task may reach, tried from inside its pod.
+
+A KubernetesExecutor task runs business code next to Airflow. It gets what its work needs (the
+Execution API, so Connections and Variables, and its logs) and no Kubernetes API access: in the
+stack's namespace it runs as `airflow-kit-task`, an account bound to no Role, with no token
+mounted (components/model/pod_security.py). This task tries what a hostile task would and
+fails if any of it works: read Airflow's metadata Secret, start a pod next to the scheduler,
+exec into the scheduler. Then it reads a Variable, as any task may. The realnode tier runs it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Variable, task
+
+from airflow_kit import load_catalog, on_kubernetes
+
+catalog = load_catalog()
+TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def try_the_cluster(namespace: str) -> dict[str, int]:
+    """Each attempt's HTTP status from the API server (with the pod's token, if it had one)."""
+    import os
+    import pathlib
+
+    import requests
+    import urllib3
+
+    urllib3.disable_warnings()
+    server = f"https://{os.environ['KUBERNETES_SERVICE_HOST']}:{os.environ['KUBERNETES_SERVICE_PORT']}"
+    token = pathlib.Path(TOKEN)
+    headers = {"Authorization": f"Bearer {token.read_text()}"} if token.exists() else {}
+    print(f"service account token mounted: {token.exists()}")
+    base = f"{server}/api/v1/namespaces/{namespace}"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kit-escape"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    attempts = {
+        "read Secret airflow-metadata": ("GET", f"{base}/secrets/airflow-metadata", None),
+        "list Secrets": ("GET", f"{base}/secrets", None),
+        "create a pod": ("POST", f"{base}/pods", pod),
+        "exec into the scheduler": ("POST", f"{base}/pods/airflow-scheduler-0/exec?command=env&stdout=true", None),
+    }
+    seen: dict[str, int] = {}
+    for what, (method, url, body) in attempts.items():
+        status = requests.request(method, url, json=body, headers=headers, verify=False, timeout=10).status_code
+        print(f"{what}: HTTP {status}")
+        seen[what] = status
+    allowed = {what: status for what, status in seen.items() if status not in (401, 403)}
+    if allowed:
+        raise RuntimeError(f"a task reached the cluster: {allowed}")
+    print(f"variable kit_least_privilege_seen={Variable.get('kit_least_privilege_seen', default='unset')}")
+    return seen
+
+
+with DAG(
+    dag_id="kit_least_privilege",
+    description="A team task tries to read Airflow's Secrets, start a pod and exec into the scheduler",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    tags=["airflow-kit", "example", "security"],
+):
+    # No retry: one refusal missing is the finding.
+    task(try_the_cluster, task_id="in_team_pod", **on_kubernetes(catalog.default_team, retries=0))(
+        namespace=catalog.team(catalog.default_team).namespace or catalog.namespace)
