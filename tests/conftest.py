@@ -92,6 +92,22 @@ REAL_NODE_ORDER = ("tests/realnode/test_team_namespaces.py", "tests/realnode/tes
                    "tests/faults/", "tests/realnode/test_destroy.py")
 
 
+# The real node's lane is `make test`'s critical path; the others have slack. When the 2 cores are
+# contended, the real node's pods (Airflow starting, restarting after a fault) go first: another
+# lane's worker lowers its priority, and everything it starts (control planes, schedulers,
+# Pulumi, Airflow on the host) inherits it.
+OTHER_LANES_NICENESS = 5
+_niced = False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    global _niced
+    if not _niced and os.environ.get("PYTEST_XDIST_WORKER") and real_node_rank(item.nodeid) is None:
+        os.nice(OTHER_LANES_NICENESS)
+        _niced = True
+
+
 def real_node_rank(nodeid: str) -> int | None:
     """The test's step in the real-node lane (REAL_NODE_ORDER), None off that lane."""
     if lane_group(nodeid) != REAL_NODE_GROUP:

@@ -266,8 +266,11 @@ def test_a_team_task_cannot_reach_the_cluster(deployed, real_node, tmp_path):
     log = log_text(api.task_log_body("kit_least_privilege", run_id, task))
     assert run["state"] == "success", log[-3000:]
     assert "service account token mounted: False" in log, log[-3000:]
+    answers = {}
     for attempt in ("read Secret airflow-metadata", "list Secrets", "create a pod", "exec into the scheduler"):
         assert f"{attempt}: HTTP 401" in log or f"{attempt}: HTTP 403" in log, (attempt, log[-3000:])
+        answers[attempt] = 401 if f"{attempt}: HTTP 401" in log else 403
+    MEASURED["real node: a team task's attempts on the cluster (HTTP status)"] = str(answers)
 
     account = f"system:serviceaccount:{NAMESPACE}:{TASK_SERVICE_ACCOUNT}"
     for verb, resource in (("get", "secrets"), ("list", "pods"), ("create", "pods"), ("create", "pods/exec")):
