@@ -156,7 +156,8 @@ def pytest_collection_modifyitems(config, items):
     real_node_step = {item: real_node_rank(item.nodeid) for item in items}
     if os.environ.get("PYTEST_XDIST_WORKER"):
         rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
-        items.sort(key=lambda item: (0, real_node_step[item]) if real_node_step[item] is not None
+        # The real-node group first (-1): the first lane takes it, alone, before anything else.
+        items.sort(key=lambda item: (-1, real_node_step[item]) if real_node_step[item] is not None
                    else (rank.get(tier[item], len(rank)), 0))
     else:
         items.sort(key=lambda item: (1, real_node_step[item]) if real_node_step[item] is not None else (0, 0))

@@ -1,21 +1,6 @@
 """What a task pod may do: the Pod Security level of each namespace the kit creates, the user
-and security context a task runs with, and the ServiceAccount it runs as.
-
-A task runs business code next to Airflow. It needs the Execution API (a token in its args, no
-Kubernetes credentials) and its logs; it must not read Airflow's Secrets, exec into the scheduler
-or start pods beside it. So:
-
-* The stack's namespace enforces Pod Security `baseline` (the chart's pods and the bundled
-  database need no more) and warns and audits `restricted`; a team namespace holds task pods
-  only and enforces `restricted`. A pod that asks for privileges is refused at creation.
-* Every task pod passes `restricted`: non-root (the image's airflow user), the runtime's
-  default seccomp profile, no privilege escalation, every capability dropped.
-* In the stack's namespace a task pod runs as `airflow-kit-task`: no Role, no token mounted,
-  so it has no Kubernetes API access at all. Before, task pods ran as the chart's worker account,
-  whose Role lets it create pods and exec into them: into the scheduler, whose environment holds
-  the Fernet key and the database URL. A task that launches pods or Jobs (KubernetesPodOperator,
-  the queued Job operator) runs on a Celery worker, or in a team namespace (`teamNamespaces`),
-  where the worker account's Role reaches that namespace only and no Airflow Secret lives.
+and security context a task runs with, and the account it runs as (no Kubernetes API access in
+the stack's namespace). Why, and what each decision's test is: docs/least-privilege.md.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ one `local-node` stack on it that the main job's tests and then the fault scenar
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import time
@@ -111,7 +112,8 @@ def real_node(tools_env, tmp_path_factory, request):
         print(node.logs())
         print(node.stop())
         raise
-    MEASURED["real node: start (control plane, containerd, images, kubelet Ready)"] = f"{node.start_seconds:.0f} s"
+    MEASURED["real node: start (control plane, containerd, images, kubelet Ready)"] = (
+        f"{node.start_seconds:.0f} s (lane {os.environ.get('PYTEST_XDIST_WORKER', 'main')}, nice {os.nice(0)})")
     yield node
     if request.session.testsfailed:
         print(node.logs())
