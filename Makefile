@@ -19,7 +19,7 @@ KIT = @test -x $(VENV)/bin/python || { echo "airflow-kit: no $(VENV) here: run \
 STACK_ARG = $(if $(STACK),--stack $(STACK))
 # `make test` runs its tiers in this many pytest-xdist workers: most tiers wait on pods and
 # schedulers, so three lanes share the 2-core machine: the real node's (realnode and faults, on
-# one stack) and two for the rest (1: one process, in tier order).
+# one stack) and two for the rest, at nice 5 (tests/conftest.py) (1: one process, in tier order).
 TEST_LANES ?= 3
 
 .PHONY: setup up dag credentials down preview destroy test test-faults tools worker-images bench bench-smoke docs
