@@ -197,7 +197,7 @@ def markdown(rows: Iterable[Mapping[str, Any]], header: str) -> str:
             f"{_f(row['bound_per_second'])} | {_f(row['steady_bound_per_second'])} | {row['bound_first_minute']} | "
             f"{_f(row['latency_p50'], 2, ' s')} | {_f(row['latency_p99'], 2, ' s')} | "
             f"{quota['over_max_samples']}{worst} | {_pct(quota['waiting_below_min_share'])} | {weighted} | "
-            f"{_f(back['half_min_after'], 0, ' s')} / {_f(back.get('full_min_after'), 0, ' s')} / "
+            f"{_f(back['half_min_after'], 0, ' s')} / {_f(back['full_min_after'], 0, ' s')} / "
             f"{_f(back['all_bound_after'], 0, ' s')} | "
             f"{_pct(row['hot_share'])} ({_pct(row['hot_capacity_share'])}) |")
     lines += ["", "Where the CPU went during each run (CPU seconds of each process; the machine's cores are "

@@ -34,6 +34,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from airflow_kit_platform.airflow.chart_names import CHART, ChartNames
+from airflow_kit_platform.airflow.values import uses_celery
 from airflow_kit_platform.k8s_objects import create_object
 from airflow_kit_platform.model.names import TEAM_LABEL, part_of
 from airflow_kit_platform.model.pod_security import TEAM_NAMESPACE_LEVEL, namespace_labels
@@ -64,28 +65,17 @@ def worker_service_account(namespace: str, names: ChartNames = CHART) -> dict[st
 
 
 def task_launcher_role(namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-        "metadata": {"name": TASK_LAUNCHER_ROLE, "namespace": namespace, "labels": part_of()},
-        "rules": [
-            {"apiGroups": [""], "resources": ["pods"],
-             "verbs": ["create", "get", "list", "watch", "delete", "patch"]},
-            {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list"]},
-            {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
-            {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]},
-            {"apiGroups": ["batch"], "resources": ["jobs"],
-             "verbs": ["create", "get", "list", "watch", "delete", "patch"]},
-        ],
-    }
+    return role(namespace, TASK_LAUNCHER_ROLE, [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch", "delete", "patch"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]},
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete", "patch"]},
+    ])
 
 
 def task_launcher_binding(namespace: str, names: ChartNames = CHART) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": TASK_LAUNCHER_ROLE, "namespace": namespace, "labels": part_of()},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": TASK_LAUNCHER_ROLE},
-        "subjects": [{"kind": "ServiceAccount", "name": names.worker_service_account, "namespace": namespace}],
-    }
+    return binding(namespace, TASK_LAUNCHER_ROLE, TASK_LAUNCHER_ROLE, [names.worker_service_account], namespace)
 
 
 def role(namespace: str, name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
@@ -105,8 +95,7 @@ def binding(namespace: str, name: str, role_name: str, accounts: list[str], acco
 
 def airflow_access(settings: Settings, namespace: str, names: ChartNames = CHART) -> list[dict[str, Any]]:
     """The Roles and RoleBindings of one team namespace for Airflow's accounts in the stack's."""
-    launchers = ([names.worker_service_account] if "CeleryExecutor" in settings.airflow.executors else []) + [
-        names.triggerer_service_account]
+    launchers = ([names.worker_service_account] if uses_celery(settings) else []) + [names.triggerer_service_account]
     return [
         role(namespace, EXECUTOR_ROLE, [
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch", "delete", "patch"]},

@@ -15,9 +15,8 @@ from airflow_kit_platform.model.pod_security import TEAM_NAMESPACE_LEVEL, namesp
 from airflow_kit_platform.scheduling.plans import scheduling_plan
 from airflow_kit_platform.workloads import pod_templates as pt
 from airflow_kit_platform.workloads.worker_image import load_stack_settings
-from tests.support.stacks import REPO
+from tests.support.stacks import STACKS
 
-STACKS = sorted(path.name[len("Pulumi."):-len(".yaml")] for path in (REPO / "stacks").glob("Pulumi.*.yaml"))
 NAMESPACE = "pod-security-restricted"
 
 
