@@ -35,6 +35,7 @@ from airflow_kit_platform.settings import (
     QueueSettings,
     QuotaTree,
     SchedulerSettings,
+    Settings,
 )
 from airflow_kit_platform.settings.airflow import AUTH_MANAGERS, DAG_SOURCES, KNOWN_EXECUTORS, LogsVolume
 from airflow_kit_platform.settings.common import PULL_POLICIES, SECRET_KEYS
@@ -73,6 +74,12 @@ class TaskResourcesArgs:
 
 
 @dataclass
+class EgressArgs:
+    cidr: str = doc("address block a team's task pods may connect to, e.g. `10.20.0.0/16`", kit=Words("required"))
+    ports: Optional[Sequence[int]] = doc("its TCP ports", kit=Words("every port"))
+
+
+@dataclass
 class TeamArgs:
     name: str = doc("DNS label (at most 50 characters); the team's Airflow pool is `team-<name>`",
                     kit=Words("required"))
@@ -101,6 +108,8 @@ class TeamArgs:
     metadata_access: Optional[bool] = doc("give its pods the metadata DB connection and the Fernet key (Airflow 3 "
                                           "tasks read connections and variables through the Execution API and need "
                                           "neither); not with `teamNamespaces`", kit=Team.metadata_access)
+    egress: Optional[Sequence[EgressArgs]] = doc("with `networkPolicies`: what else its task pods may connect to",
+                                                 kit=[])
 
 
 @dataclass
@@ -348,6 +357,10 @@ class PlatformArgs:
         kit=Words(", ".join(f"`{name}`" for name, facts in BACKENDS.items() if facts.team_namespaces_required)
                   + " true, else false"))
     default_team: Optional[str] = doc("whose pod template is the chart's default", kit=Words("the first leaf team"))
+    network_policies: Optional[bool] = doc(
+        "NetworkPolicies on team task pods: they connect to DNS, the Execution API and their team's `egress` only "
+        "(never the metadata database, pgbouncer or Redis); enforced where the cluster's network enforces policies",
+        kit=Settings.network_policies)
     airflow: Optional[AirflowArgs] = doc("Airflow and its chart")
     database: Optional[DatabaseArgs] = doc("the metadata database")
     keda: Optional[KedaArgs] = doc("Celery workers scaled by KEDA")

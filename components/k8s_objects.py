@@ -19,6 +19,7 @@ _BUILTIN_MODULES = {
     "scheduling.k8s.io/v1": k8s.scheduling.v1,
     "storage.k8s.io/v1": k8s.storage.v1,
     "rbac.authorization.k8s.io/v1": k8s.rbac.v1,
+    "networking.k8s.io/v1": k8s.networking.v1,
 }
 
 

@@ -26,6 +26,7 @@ from airflow_kit_platform.scheduling.layer import SchedulingLayer
 from airflow_kit_platform.scheduling.plans import scheduling_outputs, scheduling_plan
 from airflow_kit_platform.settings import SECRET_KEYS, Settings, load_settings
 from airflow_kit_platform.workloads import team_namespaces
+from airflow_kit_platform.workloads.network_policies import network_policies
 from airflow_kit_platform.workloads.pod_templates import (
     default_pod_template_text,
     pod_templates_configmap,
@@ -97,8 +98,11 @@ class Platform(pulumi.ComponentResource):
         self.keda = create_chart(keda, opts=child) if keda else None
 
         self.pod_templates = create_object(configmap, opts=in_namespace)
+        # In place before Airflow can start a task pod the policies restrict.
+        self.network_policies = [create_object(policy, opts=in_namespace) for policy in network_policies(settings)]
 
-        airflow_depends: list[pulumi.Resource] = [self.namespace, self.pod_templates, self.scheduling, self.queue]
+        airflow_depends: list[pulumi.Resource] = [self.namespace, self.pod_templates, self.scheduling, self.queue,
+                                                  *self.network_policies]
         # Task pods in the stack's namespace run as an account without API rights (pod_security).
         if not settings.team_namespaces:
             airflow_depends.append(create_object(task_service_account(settings.namespace), opts=in_namespace))

@@ -71,6 +71,9 @@ COREDNS_VERSION = "1.12.0"
 # the bundled Postgres and Redis, the chart's log volumes and the local-disk tasks get their
 # volumes from it.
 LOCAL_PATH_PROVISIONER_VERSION = "0.0.30"
+# The node's NetworkPolicy enforcer (the bridge CNI enforces none): kube-network-policies, patched
+# to queue packets through xtables' NFQUEUE target (this kernel has nft_compat, not nft_queue).
+KUBE_NETWORK_POLICIES_VERSION = "0.8.0"
 
 
 def shell_assignments() -> str:

@@ -3,9 +3,11 @@
 A KubernetesExecutor task runs business code next to Airflow. It gets what its work needs (the
 Execution API, so Connections and Variables, and its logs) and no Kubernetes API access: in the
 stack's namespace it runs as `airflow-kit-task`, an account bound to no Role, with no token
-mounted (components/model/pod_security.py). This task tries what a hostile task would and
-fails if any of it works: read Airflow's metadata Secret, start a pod next to the scheduler,
-exec into the scheduler. Then it reads a Variable, as any task may. The realnode tier runs it.
+mounted (components/model/pod_security.py), and NetworkPolicies let it connect to DNS and the
+Execution API only (components/workloads/network_policies.py). This task tries what a hostile
+task would and fails if any of it works: read Airflow's metadata Secret, start a pod next to the
+scheduler, exec into the scheduler, open TCP to the metadata database, pgbouncer and Redis.
+Then it reads a Variable, as any task may. The realnode tier runs it.
 """
 
 from __future__ import annotations
@@ -18,10 +20,36 @@ from airflow_kit import load_catalog, on_kubernetes
 
 catalog = load_catalog()
 TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+# The chart's Services a task must not reach (release `airflow`): host, port.
+AIRFLOW_BACKENDS = {"metadata database": ("airflow-postgresql", 5432), "pgbouncer": ("airflow-pgbouncer", 6543),
+                    "redis": ("airflow-redis", 6379)}
+CONNECT_TIMEOUT_SECONDS = 5
 
 
-def try_the_cluster(namespace: str) -> dict[str, int]:
-    """Each attempt's HTTP status from the API server (with the pod's token, if it had one)."""
+def try_tcp(namespace: str) -> dict[str, str]:
+    """Each backend: `connected`, `refused` (dropped or reset) or `absent` (no such Service)."""
+    import socket
+
+    seen = {}
+    for what, (service, port) in AIRFLOW_BACKENDS.items():
+        host = f"{service}.{namespace}.svc.cluster.local"
+        try:
+            address = socket.gethostbyname(host)
+        except OSError:
+            seen[what] = "absent"
+        else:
+            try:
+                socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_SECONDS).close()
+                seen[what] = "connected"
+            except OSError as error:
+                seen[what] = f"refused ({type(error).__name__})"
+        print(f"TCP to {what} ({host}:{port}): {seen[what]}")
+    return seen
+
+
+def try_the_cluster(namespace: str, airflow_namespace: str) -> dict[str, object]:
+    """Each attempt's HTTP status from the API server (with the pod's token, if it had one; 0: no
+    connection), then TCP to Airflow's database, pgbouncer and Redis."""
     import os
     import pathlib
 
@@ -42,21 +70,28 @@ def try_the_cluster(namespace: str) -> dict[str, int]:
         "create a pod": ("POST", f"{base}/pods", pod),
         "exec into the scheduler": ("POST", f"{base}/pods/airflow-scheduler-0/exec?command=env&stdout=true", None),
     }
-    seen: dict[str, int] = {}
+    seen: dict[str, object] = {}
     for what, (method, url, body) in attempts.items():
-        status = requests.request(method, url, json=body, headers=headers, verify=False, timeout=10).status_code
+        try:
+            status = requests.request(method, url, json=body, headers=headers, verify=False, timeout=10).status_code
+        except requests.RequestException as error:  # a network that refuses the API server to tasks
+            print(f"{what}: no connection ({type(error).__name__})")
+            status = 0
         print(f"{what}: HTTP {status}")
         seen[what] = status
-    allowed = {what: status for what, status in seen.items() if status not in (401, 403)}
+    allowed = {what: status for what, status in seen.items() if status not in (0, 401, 403)}
+    tcp = try_tcp(airflow_namespace)
+    allowed.update({what: outcome for what, outcome in tcp.items() if outcome == "connected"})
     if allowed:
         raise RuntimeError(f"a task reached the cluster: {allowed}")
     print(f"variable kit_least_privilege_seen={Variable.get('kit_least_privilege_seen', default='unset')}")
-    return seen
+    return {**seen, **tcp}
 
 
 with DAG(
     dag_id="kit_least_privilege",
-    description="A team task tries to read Airflow's Secrets, start a pod and exec into the scheduler",
+    description="A team task tries to read Airflow's Secrets, start a pod, exec into the scheduler and open its "
+                "database, pgbouncer and Redis",
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
@@ -64,4 +99,5 @@ with DAG(
 ):
     # No retry: one refusal missing is the finding.
     task(try_the_cluster, task_id="in_team_pod", **on_kubernetes(catalog.default_team, retries=0))(
-        namespace=catalog.team(catalog.default_team).namespace or catalog.namespace)
+        namespace=catalog.team(catalog.default_team).namespace or catalog.namespace,
+        airflow_namespace=catalog.namespace)

@@ -45,10 +45,13 @@ def config_block() -> str:
         spec: dict = {}
         nested = [key for key, _, _ in switch_rows(PlatformArgs) if key.startswith(f"{camel(item.name)}.")
                   or key.startswith(f"{camel(item.name)}[].")]
-        subkeys = list(dict.fromkeys(key.split(".", 1)[1].split(".")[0] for key in nested))  # declared order
+        subkeys = list(dict.fromkeys(key.split(".", 1)[1].split(".")[0].removesuffix("[]")
+                                     for key in nested))  # declared order
         description = item.metadata["doc"] + (f": {', '.join(subkeys)}" if subkeys else "")
         if isinstance(kit, str) and not isinstance(kit, Words):
             spec = {"type": "string", "default": kit}
+        elif isinstance(kit, bool):
+            spec = {"type": "boolean", "default": kit}
         elif "Sequence" in str(item.type):
             if kit == []:
                 spec = {"default": []}

@@ -17,9 +17,13 @@
 #     scripts/tools.sh; the pod sandbox is the kit's `pause` image;
 #   - local-path-provisioner: the default StorageClass `local-path` (WaitForFirstConsumer, a
 #     folder under DIR/volumes per volume) for the chart's volumes and local-disk tasks.
+#   - kube-network-policies: enforces NetworkPolicies (the bridge CNI enforces none); it queues
+#     the packets of pods some policy selects to itself (xtables' NFQUEUE through nft_compat, see
+#     scripts/patches/kube-network-policies.sh) and drops what no policy allows.
 # Images come from scripts/images.sh (built once, cached as archives; loaded in seconds).
 #
-# Host changes, all undone by `stop`: the bridge cni0 (10.88.0.1/16), the sysctls
+# Host changes, all undone by `stop`: the bridge cni0 (10.88.0.1/16), the nftables table
+# `inet kube-network-policies` (the enforcer's; start refuses to run when it exists), the sysctls
 # net.ipv4.ip_forward and net.bridge.bridge-nf-call-ip{,6}tables (saved in DIR and restored),
 # KUBE-* and CNI-* iptables/ip6tables chains (start refuses to run when any exist already), the
 # pods' network namespaces, the kubelet's mounts and its cgroups (/kit-kubelet in every
@@ -40,6 +44,7 @@ PROVISIONER_NAMESPACE=local-path-storage
 HELPER_IMAGE=localhost/airflow-kit/debian:bookworm
 KUBELET_PORT=10250
 SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
+POLICY_TABLE=kube-network-policies  # the enforcer's nftables table (family inet)
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 # shellcheck source=scripts/processes.sh
@@ -302,6 +307,9 @@ preflight() {
   if ip link show "$BRIDGE" >/dev/null 2>&1; then die "a bridge $BRIDGE exists already (another node running? scripts/real-node.sh stop DIR)"; fi
   local chains; chains=$( { kit_chains iptables; kit_chains ip6tables; } | head -n 3)
   [ -z "$chains" ] || die "KUBE-*/CNI-* iptables chains exist already (another node on this machine?): $chains"
+  if nft list table inet "$POLICY_TABLE" >/dev/null 2>&1; then
+    die "nftables table inet $POLICY_TABLE exists already (another node's NetworkPolicy enforcer?)"
+  fi
   if ss -ltn "sport = :$KUBELET_PORT" | grep -q LISTEN; then die "port $KUBELET_PORT (kubelet) is in use"; fi
   if ss -lun "sport = :53" | grep -q "$NODE_ADDRESS:53\|0.0.0.0:53\|\*:53"; then die "port 53 is in use on all addresses"; fi
   getent hosts "$NODE_NAME" | grep -q '^127\.' \
@@ -343,6 +351,7 @@ cmd_start() {
   ip addr add "$NODE_ADDRESS/${POD_CIDR#*/}" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   echo "bridge $BRIDGE" >>"$DIR/host-state"
+  echo "nft-table $POLICY_TABLE" >>"$DIR/host-state"
   sysctl -qw net.ipv4.ip_forward=1
   # Pod-to-Service traffic between pods on the same bridge must pass iptables.
   if sysctl -n net.bridge.bridge-nf-call-iptables >/dev/null 2>&1; then
@@ -363,9 +372,10 @@ cmd_start() {
   client_cert kube-proxy system:kube-proxy system:node-proxier
   client_cert coredns airflow-kit:coredns system:masters
   client_cert provisioner airflow-kit:local-path-provisioner system:masters
+  client_cert network-policies airflow-kit:network-policies system:masters
   serving_cert
   local agent
-  for agent in kubelet kube-proxy coredns provisioner; do agent_kubeconfig "$agent"; done
+  for agent in kubelet kube-proxy coredns provisioner network-policies; do agent_kubeconfig "$agent"; done
   cluster_objects | kc apply -f - >/dev/null
 
   wait "$images_pid" || true
@@ -394,6 +404,8 @@ start_node_agents() {
     --iptables-localhost-nodeports=false \
     --metrics-bind-address "127.0.0.1:$(free_port)" --healthz-bind-address "127.0.0.1:$(free_port)"
   start_proc coredns coredns -conf "$DIR/Corefile"
+  KUBECONFIG=$DIR/network-policies.kubeconfig start_proc network-policies kube-network-policies \
+    --hostname-override "$NODE_NAME" --metrics-bind-address "127.0.0.1:$(free_port)" --v 2
   start_proc local-path-provisioner local-path-provisioner --debug start --kubeconfig "$DIR/provisioner.kubeconfig" \
     --namespace "$PROVISIONER_NAMESPACE" --configmap-name local-path-config --service-account-name default \
     --helper-image "$HELPER_IMAGE" --provisioner-name rancher.io/local-path
@@ -405,7 +417,7 @@ start_node_agents() {
 # stays). `--keep-containers`: containerd keeps its containers' records, as across a reboot.
 stop_node_agents() {
   local name
-  for name in local-path-provisioner coredns kube-proxy kubelet; do stop_proc "$name"; done
+  for name in local-path-provisioner network-policies coredns kube-proxy kubelet; do stop_proc "$name"; done
   # Whatever containers are left (the kubelet was killed, or pods would not stop).
   if live_pid containerd >/dev/null; then
     local task container
@@ -492,6 +504,10 @@ cmd_stop() {
     kit_chains "$cmd" | while read -r table chain; do "$cmd" -t "$table" -F "$chain" 2>/dev/null || true; done
     kit_chains "$cmd" | while read -r table chain; do "$cmd" -t "$table" -X "$chain" 2>/dev/null || true; done
   done
+  # The enforcer deletes its table when it stops; not when it was killed.
+  if grep -qx "nft-table $POLICY_TABLE" "$DIR/host-state" 2>/dev/null; then
+    nft delete table inet "$POLICY_TABLE" 2>/dev/null || true
+  fi
   find /var/log/containers -maxdepth 1 -lname "$DIR/*" -delete 2>/dev/null || true
   local absent
   for absent in $(awk '$1 == "absent" {print $2}' "$DIR/host-state" 2>/dev/null); do

@@ -117,6 +117,7 @@ want_version() {
     vc-scheduler|vc-controller-manager) echo "v$VOLCANO_BUILD_VERSION (apis v$VOLCANO_APIS_BUILD_VERSION)" ;;
     coredns) echo "v$COREDNS_VERSION#r1" ;;
     local-path-provisioner) echo "v$LOCAL_PATH_PROVISIONER_VERSION" ;;
+    kube-network-policies) echo "v$KUBE_NETWORK_POLICIES_VERSION#kit-r1" ;;
     pause) echo "kit-pause#r1" ;;
     kubectl) echo "path-or-v$KUBERNETES_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
@@ -482,6 +483,17 @@ build_local-path-provisioner() {
     -o "$BIN/local-path-provisioner" .)
 }
 
+# kube-network-policies with two small changes (scripts/patches/kube-network-policies.sh):
+# packets go to its queue through xtables' NFQUEUE target (nft_compat) where the kernel has no
+# nft_queue, and it reads $KUBECONFIG when it runs as a node program rather than in a pod.
+build_kube-network-policies() {
+  local src w=$WORK/kube-network-policies-v$KUBE_NETWORK_POLICIES_VERSION
+  src=$(mod_dir "sigs.k8s.io/kube-network-policies@v$KUBE_NETWORK_POLICIES_VERSION")
+  copy_mod "$src" "kube-network-policies-v$KUBE_NETWORK_POLICIES_VERSION"
+  "$REPO/scripts/patches/kube-network-policies.sh" "$w"
+  (cd "$w" && "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/kube-network-policies" ./cmd)
+}
+
 build_pause() {
   # The pod sandbox's process for the real node's containerd (packed into an image by
   # scripts/images.sh): waits for SIGTERM and reaps the pod's zombies.
@@ -644,7 +656,8 @@ done
 # in parallel, at most $JOBS at once, longest first.
 GROUPS_ALL=("pulumi-resource-kubernetes" "kube-apiserver kube-controller-manager kube-scheduler kubectl"
   "pulumi pulumi-language-python" "kwok" "helm" "etcd" "koord-scheduler"
-  "vc-scheduler vc-controller-manager" "kubelet kube-proxy" "coredns" "local-path-provisioner pause")
+  "vc-scheduler vc-controller-manager" "kubelet kube-proxy" "coredns" "local-path-provisioner pause"
+  "kube-network-policies")
 # A membership test in the shell itself: `printf | grep -q` under pipefail skipped a selected
 # tool whenever grep's early exit killed printf with SIGPIPE. Whatever stops a job, each of its
 # selected tools ends with a result and a reason.

@@ -8,6 +8,7 @@ queues cannot hold pods), so pod templates exist for leaf teams.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Mapping, Optional
@@ -39,6 +40,15 @@ class TaskResources:
 
 
 @dataclass(frozen=True)
+class Egress:
+    """Where a team's task pods may connect beyond DNS and the Execution API: an address block,
+    and TCP ports (none: every port)."""
+
+    cidr: str
+    ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Team:
     name: str
     parent: Optional[str]
@@ -62,6 +72,7 @@ class Team:
     # the pod could read and decrypt every team's secrets with them. For operators that still
     # open the database themselves.
     metadata_access: bool = False
+    egress: tuple[Egress, ...] = ()  # with `networkPolicies`: what else its task pods may reach
 
     @property
     def pool(self) -> str:
@@ -189,9 +200,24 @@ def _read_team(stack: str, index: int, raw: Any) -> Team:
         tolerations=tuple(dict(item) for item in tolerations),
         retries=section.integer("taskRetries", None, minimum=0, maximum=100),
         metadata_access=section.boolean("metadataAccess", Team.metadata_access),
+        egress=tuple(_read_egress(section, index, item) for index, item in enumerate(section.listing("egress"))),
     )
     section.finish()
     return team
+
+
+def _read_egress(team: Section, index: int, raw: Any) -> Egress:
+    section = Section(team.stack, f"{team.path}.egress[{index}]", raw)
+    cidr = section.string("cidr")
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        raise section.error("cidr", cidr, "must be an address block such as 10.20.0.0/16 or 192.0.2.7/32") from None
+    ports = section.listing("ports")
+    if not all(isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535 for port in ports):
+        raise section.error("ports", ports, "must be a list of TCP port numbers from 1 to 65535")
+    section.finish()
+    return Egress(cidr=str(network), ports=tuple(ports))
 
 
 def read_teams(stack: str, raw: Any) -> TeamTree:

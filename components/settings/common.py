@@ -11,7 +11,7 @@ from airflow_kit_platform.config_reader import Section
 SECRET_KEYS = ("dbPassword", "fernetKey", "apiSecretKey", "jwtSecret", "redisPassword", "adminPassword")
 
 TOP_LEVEL_KEYS = ("namespace", "teamNamespaces", "airflow", "database", "keda", "scheduler", "queue", "teams",
-                  "defaultTeam", "localDisk", "pools", "images") + SECRET_KEYS
+                  "defaultTeam", "networkPolicies", "localDisk", "pools", "images") + SECRET_KEYS
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 

@@ -40,6 +40,8 @@ class Settings:
     # Each leaf team's task pods run in a namespace of its own, `<namespace>-<team>` (ACK maps a
     # pod to its quota by namespace); false: every task pod runs in `namespace`.
     team_namespaces: bool = False
+    # NetworkPolicies on team task pods: egress to DNS, the Execution API and the team's `egress` only.
+    network_policies: bool = True
 
     def task_namespace(self, team: str) -> str:
         """Where the team's task pods and Jobs run."""
@@ -102,6 +104,7 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
     root.accept("localDisk")
     pools = read_pools(root, teams)
     images = read_images(root.section("images"))
+    network_policies = root.boolean("networkPolicies", Settings.network_policies)
     if queue.backend != "none":
         airflow = replace(airflow, job_tasks=True)  # queued Job tasks need the chart's Job RBAC
     root.accept(*SECRET_KEYS)
@@ -109,7 +112,8 @@ def load_settings(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str
     airflow = sized_concurrency(stack, airflow, keda, scheduler, teams)
     settings = Settings(stack=stack, namespace=namespace, airflow=airflow, database=database, keda=keda,
                     scheduler=scheduler, queue=queue, teams=teams, default_team=default_team,
-                    local_disk=local_disk, pools=pools, images=images, team_namespaces=team_namespaces)
+                    local_disk=local_disk, pools=pools, images=images, team_namespaces=team_namespaces,
+                        network_policies=network_policies)
     if team_namespaces:
         _check_team_namespaces(settings)
     return settings

@@ -32,7 +32,8 @@ CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 KIND_OF_TYPE = {"kubernetes:core/v1:Secret": "Secret", "kubernetes:core/v1:ConfigMap": "ConfigMap",
                 "kubernetes:core/v1:ServiceAccount": "ServiceAccount",
                 "kubernetes:rbac.authorization.k8s.io/v1:Role": "Role",
-                "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": "RoleBinding"}
+                "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": "RoleBinding",
+                "kubernetes:networking.k8s.io/v1:NetworkPolicy": "NetworkPolicy"}
 
 
 def helm_binary() -> str:
@@ -215,3 +216,49 @@ def test_the_web_admin_password_is_never_a_literal(stack, rendered):
     assert env["AIRFLOW_KIT_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
         "name": "airflow-admin-password", "key": "password"}
     assert ("Secret", "airflow-admin-password") in {(o["kind"], o["metadata"]["name"]) for o in kit_objects}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_celery_workers_skip_mingle_and_gossip_and_a_stuck_one_is_replaced_quickly(stack, rendered):
+    """A worker that re-ran mingle after a redis restart was seen consuming nothing for 14 minutes
+    (celery#8796): the rendered Deployment starts without mingle and gossip, probed every 30 s."""
+    chart_objects, _, _ = rendered(stack)
+    workers = [obj for obj in chart_objects
+               if obj["kind"] in ("Deployment", "StatefulSet") and obj["metadata"]["name"] == "airflow-worker"]
+    if not workers:
+        pytest.skip(f"stack {stack} runs no Celery workers")
+    (container,) = [c for c in workers[0]["spec"]["template"]["spec"]["containers"] if c["name"] == "worker"]
+    command = " ".join(container["args"])
+    assert "airflow celery worker" in command and "--without-mingle" in command and "--without-gossip" in command
+    probe = container["livenessProbe"]
+    assert probe["periodSeconds"] * probe["failureThreshold"] <= 90, probe
+
+
+def pod_specs(objects: list[dict]) -> Iterable[tuple[str, dict]]:
+    """(kind/name, pod metadata) of every workload the chart renders."""
+    for obj in objects:
+        template = obj.get("spec", {}).get("template")
+        if obj["kind"] == "CronJob":
+            template = obj["spec"]["jobTemplate"]["spec"]["template"]
+        if template is not None:
+            yield f"{obj['kind']}/{obj['metadata']['name']}", template.get("metadata", {})
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_task_egress_policy_selects_every_team_pod_and_no_airflow_component(stack, rendered):
+    """The egress policy selects pods by the team label: were it on the scheduler, the API server or
+    a Celery worker, they would lose their database; were it missing from a team template, that
+    team's tasks could open the database."""
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    chart_objects, kit_objects, templates = rendered(stack)
+    policies = [obj for obj in kit_objects if obj["kind"] == "NetworkPolicy"]
+    assert policies, f"stack {stack}: no NetworkPolicy"
+    for policy in policies:
+        kubernetes_validate.validate(policy, "1.33", strict=True)
+    egress = next(policy for policy in policies if policy["metadata"]["name"] == "airflow-kit-task-egress")
+    (expression,) = egress["spec"]["podSelector"]["matchExpressions"]
+    key = expression["key"]
+    for name, metadata in pod_specs(chart_objects):
+        assert key not in metadata.get("labels", {}), f"stack {stack}: {name} would lose its backends"
+    for name, text in templates.items():
+        assert key in yaml.safe_load(text)["metadata"]["labels"], f"stack {stack}: {name} is not restricted"

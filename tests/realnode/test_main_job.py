@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import importlib.metadata
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -256,9 +257,11 @@ def test_a_failed_task_says_why(deployed, real_node):
 
 def test_a_team_task_cannot_reach_the_cluster(deployed, real_node, tmp_path):
     """kit_least_privilege, a team task, tries to read Airflow's metadata Secret, start a pod and
-    exec into the scheduler from inside its pod: each refused, and the task still reads its
-    Variable. Then the same facts from the API server: the task account may do nothing, and the
-    stack's namespace refuses a privileged pod (Pod Security `baseline`)."""
+    exec into the scheduler from inside its pod: each refused; its TCP connections to Postgres and
+    Redis are dropped by the node's NetworkPolicy enforcer while its Execution API calls work (it
+    still reads its Variable and finishes). Then the same facts from the API server: the task
+    account may do nothing, and the stack's namespace refuses a privileged pod (Pod Security
+    `baseline`)."""
     api = _api(deployed, real_node)
     run_id = api.trigger("kit_least_privilege")
     run = api.wait_for_run("kit_least_privilege", run_id, timeout=RUN_TIMEOUT)
@@ -271,6 +274,10 @@ def test_a_team_task_cannot_reach_the_cluster(deployed, real_node, tmp_path):
         assert f"{attempt}: HTTP 401" in log or f"{attempt}: HTTP 403" in log, (attempt, log[-3000:])
         answers[attempt] = 401 if f"{attempt}: HTTP 401" in log else 403
     MEASURED["real node: a team task's attempts on the cluster (HTTP status)"] = str(answers)
+    tcp = dict(re.findall(r"TCP to ([a-z ]+) \([^)]*\): (\S+)", log))
+    assert tcp.get("metadata database") == "refused" and tcp.get("redis") == "refused", (tcp, log[-3000:])
+    assert "connected" not in tcp.values(), tcp
+    MEASURED["real node: a team task's TCP to Airflow's backends (NetworkPolicy)"] = str(tcp)
 
     account = f"system:serviceaccount:{NAMESPACE}:{TASK_SERVICE_ACCOUNT}"
     for verb, resource in (("get", "secrets"), ("list", "pods"), ("create", "pods"), ("create", "pods/exec")):

@@ -43,7 +43,8 @@ CASES = [
     ("unknown-top-level-key", "local", "schedular", {"backend": "volcano"},
      "stack 'local': airflow-kit:schedular = {'backend': 'volcano'}: unknown key (did you mean 'scheduler'?); "
      "known keys: adminPassword, airflow, apiSecretKey, database, dbPassword, defaultTeam, fernetKey, images, "
-     "jwtSecret, keda, localDisk, namespace, pools, queue, redisPassword, scheduler, teamNamespaces, teams"),
+     "jwtSecret, keda, localDisk, namespace, networkPolicies, pools, queue, redisPassword, scheduler, teamNamespaces, "
+     "teams"),
     ("unknown-nested-key", "local", "airflow.concurrency.paralelism", 8,
      "stack 'local': airflow-kit:airflow.concurrency.paralelism = 8: unknown key (did you mean 'parallelism'?); "
      "known keys: maxActiveRunsPerDag, maxActiveTasksPerDag, parallelism, taskPublishMaxRetries, "
@@ -119,8 +120,17 @@ CASES = [
      "such as 500m, 2, 1.5, 512Mi or 8Gi"),
     ("unknown-team-key", "local", "teams.0.prority", "batch",
      "stack 'local': airflow-kit:teams[dev].prority = 'batch': unknown key (did you mean 'priority'?); known "
-     "keys: businessImage, image, max, metadataAccess, min, name, nodeSelector, overcommit, parent, poolSlots, priority, "
+     "keys: businessImage, egress, image, max, metadataAccess, min, name, nodeSelector, overcommit, parent, poolSlots, "
+     "priority, "
      "taskResources, taskRetries, tolerations, weight"),
+    ("egress-not-a-cidr", "local", "teams.0.egress", [{"cidr": "db.example.com", "ports": [5432]}],
+     "stack 'local': airflow-kit:teams[dev].egress[0].cidr = 'db.example.com': must be an address block such as "
+     "10.20.0.0/16 or 192.0.2.7/32"),
+    ("egress-port-out-of-range", "local", "teams.0.egress", [{"cidr": "10.20.0.0/16", "ports": [443, 70000]}],
+     "stack 'local': airflow-kit:teams[dev].egress[0].ports = [443, 70000]: must be a list of TCP port numbers from "
+     "1 to 65535"),
+    ("network-policies-not-bool", "local", "networkPolicies", "strict",
+     "stack 'local': airflow-kit:networkPolicies = 'strict': must be true or false"),
     ("unknown-priority", "local", "teams.0.priority", "urgent",
      "stack 'local': airflow-kit:teams[dev].priority = 'urgent': must be one of prod, mid, batch, free"),
     ("default-team-unknown", "local", "defaultTeam", "ops",
