@@ -217,8 +217,11 @@ class DatabaseArgs:
     port: Optional[int] = doc("its port", kit=Database.port)
     name: Optional[str] = doc("database name", kit=Database.name)
     user: Optional[str] = doc("database user", kit=Database.user)
-    sslmode: Optional[str] = doc("libpq sslmode of an external database", kit=Database.sslmode)
+    sslmode: Optional[str] = doc("libpq sslmode of an external database (pgbouncer's to it, else Airflow's)",
+                                 kit=Database.sslmode)
     pgbouncer: Optional[bool] = doc("the chart's PgBouncer in front of an external database", kit=Database.pgbouncer)
+    ca_secret: Optional[str] = doc("a Secret of the stack's namespace whose `ca.crt` signed the database's "
+                                   "certificate; required with `verify-ca` and `verify-full`")
 
 
 @dataclass

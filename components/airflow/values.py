@@ -213,6 +213,12 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
         values["volumes"] = [{"name": names.POD_TEMPLATES_VOLUME, "configMap": {"name": pod_templates_configmap}}]
         values["volumeMounts"] = [{"name": names.POD_TEMPLATES_VOLUME, "mountPath": names.POD_TEMPLATES_DIR,
                                    "readOnly": True}]
+    ca = db_ca_mounts(settings)
+    for key in ("volumes", "volumeMounts"):
+        if key in ca:
+            values[key] = values.get(key, []) + ca[key]
+    if "pgbouncer" in ca:
+        values["pgbouncer"].update(ca["pgbouncer"])
         values["env"] = [{"name": names.POD_TEMPLATES_DIR_ENV, "value": names.POD_TEMPLATES_DIR},
                          dict(KUBERNETES_DEFAULT_CONNECTION_ENV)]
     if pod_template is not None:
@@ -366,6 +372,27 @@ def service_host(settings: Settings, service: str) -> str:
     return f"{CHART.fullname}-{service}.{settings.namespace}"
 
 
+# The database's CA (`database.caSecret`, key ca.crt) where its clients read it: pgbouncer when it
+# fronts the database, else every Airflow component (the chart's global volumes; task pods have none).
+DB_CA_VOLUME = "airflow-kit-db-ca"
+DB_CA_KEY = "ca.crt"
+PGBOUNCER_DB_CA_DIR = "/etc/pgbouncer/db-ca"
+AIRFLOW_DB_CA_DIR = "/opt/airflow/db-ca"
+
+
+def db_ca_mounts(settings: Settings) -> dict[str, Any]:
+    """Chart values that mount the database's CA (none without `database.caSecret`)."""
+    secret = settings.database.ca_secret
+    if secret is None:
+        return {}
+    volume = {"name": DB_CA_VOLUME, "secret": {"secretName": secret, "items": [{"key": DB_CA_KEY, "path": DB_CA_KEY}]}}
+    if uses_pgbouncer(settings):
+        return {"pgbouncer": {"extraVolumes": [volume], "extraVolumeMounts": [
+            {"name": DB_CA_VOLUME, "mountPath": PGBOUNCER_DB_CA_DIR, "readOnly": True}]}}
+    return {"volumes": [volume], "volumeMounts": [{"name": DB_CA_VOLUME, "mountPath": AIRFLOW_DB_CA_DIR,
+                                                   "readOnly": True}]}
+
+
 def metadata_connection(settings: Settings, password: str) -> str:
     db = settings.database
     if db.mode == "bundled":
@@ -374,7 +401,8 @@ def metadata_connection(settings: Settings, password: str) -> str:
     if uses_pgbouncer(settings):
         return (f"postgresql://{db.user}:{password}@{service_host(settings, 'pgbouncer')}:6543/"
                 f"{RELEASE}-metadata?sslmode=disable")
-    return f"postgresql://{db.user}:{password}@{db.host}:{db.port}/{db.name}?sslmode={db.sslmode}"
+    root_cert = f"&sslrootcert={AIRFLOW_DB_CA_DIR}/{DB_CA_KEY}" if db.ca_secret else ""
+    return f"postgresql://{db.user}:{password}@{db.host}:{db.port}/{db.name}?sslmode={db.sslmode}{root_cert}"
 
 
 def result_backend_connection(settings: Settings, password: str) -> str:
@@ -411,6 +439,7 @@ def pgbouncer_ini(settings: Settings) -> str:
         "log_connections = 0",
         f"server_tls_sslmode = {db.sslmode}",
         "server_tls_ciphers = normal",
+        *([f"server_tls_ca_file = {PGBOUNCER_DB_CA_DIR}/{DB_CA_KEY}"] if db.ca_secret else []),
         "",
     ])
 

@@ -43,9 +43,10 @@ def helm_binary() -> str:
     return found
 
 
-def render(stack: str, tmp_path: pathlib.Path) -> tuple[list[dict], list[dict], dict[str, str]]:
-    """(chart objects, kit objects, pod template files) for one stack."""
-    result = evaluate(stack, stack_file_config(stack), required_secrets(stack))
+def render(stack: str, tmp_path: pathlib.Path,
+           config: dict | None = None) -> tuple[list[dict], list[dict], dict[str, str]]:
+    """(chart objects, kit objects, pod template files) for one stack (its file, or `config`)."""
+    result = evaluate(stack, stack_file_config(stack) if config is None else config, required_secrets(stack))
     assert result.error is None, repr(result.error)
     (chart,) = [r for r in result.resources if r.typ == CHART_TYPE and r.name == "airflow"]
     values_file = tmp_path / f"{stack}-values.yaml"
@@ -262,3 +263,40 @@ def test_the_task_egress_policy_selects_every_team_pod_and_no_airflow_component(
         assert key not in metadata.get("labels", {}), f"stack {stack}: {name} would lose its backends"
     for name, text in templates.items():
         assert key in yaml.safe_load(text)["metadata"]["labels"], f"stack {stack}: {name} is not restricted"
+
+
+@pytest.mark.parametrize("pgbouncer", [True, False], ids=["pgbouncer", "direct"])
+def test_verify_full_mounts_the_database_ca_where_its_client_reads_it(pgbouncer, tmp_path):
+    """With `sslmode: verify-full` the client that opens the external database (pgbouncer, else
+    every Airflow component) must find the CA file its configuration names, or it refuses to
+    connect: the rendered chart mounts the Secret's ca.crt exactly there."""
+    from airflow_kit_platform.airflow import values as kit_values
+    from airflow_kit_platform.settings import load_settings
+
+    config = stack_file_config("prod")
+    config["database"] = {**config["database"], "sslmode": "verify-full", "caSecret": "airflow-db-ca",
+                          "pgbouncer": pgbouncer}
+    chart_objects, _, _ = render("prod", tmp_path, config)
+    settings = load_settings("prod", config, frozenset({"dbPassword"}))
+    if pgbouncer:
+        ca_file = kit_values.pgbouncer_ini(settings).split("server_tls_ca_file = ")[1].splitlines()[0]
+        readers = ["airflow-pgbouncer"]
+    else:
+        ca_file = kit_values.metadata_connection(settings, "pw").split("sslrootcert=")[1]
+        readers = [obj["metadata"]["name"] for obj in chart_objects
+                   if obj["kind"] in ("Deployment", "StatefulSet") and obj["metadata"]["name"] in
+                   ("airflow-scheduler", "airflow-api-server", "airflow-worker", "airflow-triggerer",
+                    "airflow-dag-processor")]
+        assert len(readers) >= 4, readers
+    for name in readers:
+        (obj,) = [o for o in chart_objects if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["name"] == name]
+        spec = obj["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        mounted = {}
+        for container in spec["containers"]:
+            for mount in container.get("volumeMounts", []):
+                source = volumes.get(mount["name"], {}).get("secret", {})
+                for item in source.get("items", []):
+                    if source.get("secretName") == "airflow-db-ca":
+                        mounted[container["name"]] = f"{mount['mountPath']}/{item['path']}"
+        assert ca_file in mounted.values(), (name, ca_file, mounted)

@@ -131,6 +131,9 @@ CASES = [
      "1 to 65535"),
     ("network-policies-not-bool", "local", "networkPolicies", "strict",
      "stack 'local': airflow-kit:networkPolicies = 'strict': must be true or false"),
+    ("verify-full-without-ca", "prod", "database.sslmode", "verify-full",
+     "stack 'prod': airflow-kit:database.caSecret = (missing): is required with sslmode verify-full: a Secret in "
+     "the stack's namespace whose key ca.crt is the CA that signed the database's certificate"),
     ("unknown-priority", "local", "teams.0.priority", "urgent",
      "stack 'local': airflow-kit:teams[dev].priority = 'urgent': must be one of prod, mid, batch, free"),
     ("default-team-unknown", "local", "defaultTeam", "ops",
