@@ -14,7 +14,8 @@ import pulumi_kubernetes as k8s
 
 from airflow_kit_platform.airflow.chart_names import SecretNames
 from airflow_kit_platform.airflow.release import AirflowRelease
-from airflow_kit_platform.airflow.values import ADMIN_PASSWORD_KEY, ADMIN_USER, build_values
+from airflow_kit_platform.airflow.values import ADMIN_PASSWORD_KEY, ADMIN_USER, build_values, uses_celery
+from airflow_kit_platform.airflow.worker_secrets import keda_db_authentication
 from airflow_kit_platform.args import PlatformArgs
 from airflow_kit_platform.config_reader import ConfigError, did_you_mean
 from airflow_kit_platform.k8s_objects import create_chart, create_object
@@ -108,6 +109,11 @@ class Platform(pulumi.ComponentResource):
             airflow_depends.append(create_object(task_service_account(settings.namespace), opts=in_namespace))
         if self.keda is not None:
             airflow_depends.append(self.keda)
+        if uses_celery(settings) and settings.keda.enabled:
+            # KEDA's database query authenticated from the metadata Secret, not the workers' env.
+            keda_ready = [self.namespace] + ([self.keda] if self.keda is not None else [])
+            airflow_depends.append(create_object(keda_db_authentication(settings.namespace),
+                                                 opts=pulumi.ResourceOptions(parent=self, depends_on=keda_ready)))
         self.airflow = AirflowRelease(
             "airflow", settings,
             given_secrets=given_secrets,

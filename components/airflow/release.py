@@ -11,6 +11,7 @@ from airflow_kit_platform import versions
 from airflow_kit_platform.airflow import values as chart_values
 from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
 from airflow_kit_platform.airflow.generated_secrets import GeneratedSecret
+from airflow_kit_platform.airflow.worker_secrets import keda_with_secret_authentication, without_metadata_secrets
 from airflow_kit_platform.chart_source import airflow_chart_path
 from airflow_kit_platform.settings import Settings
 
@@ -54,7 +55,7 @@ class AirflowSecrets(pulumi.ComponentResource):
             data[SecretNames.redis_password] = {"password": redis_password}
             data[SecretNames.broker_url] = {"connection": redis_password.apply(
                 lambda pw: chart_values.broker_url(settings, pw))}
-            data[SecretNames.result_backend] = {"connection": db_password.apply(
+            data[SecretNames.result_backend] = {"connection": redis_password.apply(
                 lambda pw: chart_values.result_backend_connection(settings, pw))}
         # The web admin's password (FAB's user job or SimpleAuthManager's users file).
         self.admin_password = given_or("adminPassword", lambda: generated("admin-password", 20))
@@ -122,7 +123,8 @@ class AirflowRelease(pulumi.ComponentResource):
                 namespace=settings.namespace,
                 values=self.values,
                 **source,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=chart_depends),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=chart_depends,
+                                            transforms=[keep_metadata_secrets_from_workers]),
             )
         self.api_server_service = f"{CHART.api_server_service}.{settings.namespace}.svc:{API_SERVER_PORT}"
         self.register_outputs({
@@ -130,3 +132,16 @@ class AirflowRelease(pulumi.ComponentResource):
             "chartVersion": settings.airflow.chart_version if self.chart else None,
             "apiServerService": self.api_server_service,
         })
+
+
+def keep_metadata_secrets_from_workers(args: pulumi.ResourceTransformArgs) -> Optional[pulumi.ResourceTransformResult]:
+    """The chart's objects as rendered, except the Celery workers' database and Fernet env and
+    KEDA's trigger reading them (worker_secrets)."""
+    props = dict(args.props or {})
+    manifest = {**props, "kind": args.type_.rsplit(":", 1)[-1]}  # the type token names the kind
+    changed = without_metadata_secrets(manifest) or keda_with_secret_authentication(manifest)
+    if changed is None:
+        return None
+    if "kind" not in props:
+        del changed["kind"]
+    return pulumi.ResourceTransformResult(props=changed, opts=args.opts)

@@ -353,6 +353,8 @@ def _workers(settings: Settings) -> dict[str, Any]:
         "celery": {"args": ["bash", "-c", CELERY_WORKER_COMMAND],
                    "livenessProbe": {"periodSeconds": CELERY_LIVENESS_PERIOD_SECONDS,
                                      "failureThreshold": CELERY_LIVENESS_FAILURE_THRESHOLD}},
+        # Workers hold no database connection (worker_secrets), so they have no migrations to wait for.
+        "waitForMigrations": {"enabled": False},
     }
     if uses_celery(settings) and keda.enabled:
         workers["keda"] = {
@@ -367,6 +369,9 @@ def _workers(settings: Settings) -> dict[str, Any]:
 
 
 # --- connection strings (built from Outputs in release.py; pure here so tests see them) ---
+
+BROKER_REDIS_DB = 0
+RESULT_BACKEND_REDIS_DB = 1
 
 def service_host(settings: Settings, service: str) -> str:
     return f"{CHART.fullname}-{service}.{settings.namespace}"
@@ -405,16 +410,14 @@ def metadata_connection(settings: Settings, password: str) -> str:
     return f"postgresql://{db.user}:{password}@{db.host}:{db.port}/{db.name}?sslmode={db.sslmode}{root_cert}"
 
 
-def result_backend_connection(settings: Settings, password: str) -> str:
-    db = settings.database
-    if uses_pgbouncer(settings):
-        return (f"db+postgresql://{db.user}:{password}@{service_host(settings, 'pgbouncer')}:6543/"
-                f"{RELEASE}-result-backend?sslmode=disable")
-    return "db+" + metadata_connection(settings, password)
+def result_backend_connection(settings: Settings, redis_password: str) -> str:
+    """Celery's results in the stack's Redis (database 1), not the metadata database: the
+    workers then need no database credentials (worker_secrets)."""
+    return f"redis://:{redis_password}@{service_host(settings, 'redis')}:6379/{RESULT_BACKEND_REDIS_DB}"
 
 
 def broker_url(settings: Settings, redis_password: str) -> str:
-    return f"redis://:{redis_password}@{service_host(settings, 'redis')}:6379/0"
+    return f"redis://:{redis_password}@{service_host(settings, 'redis')}:6379/{BROKER_REDIS_DB}"
 
 
 def pgbouncer_ini(settings: Settings) -> str:
@@ -423,7 +426,6 @@ def pgbouncer_ini(settings: Settings) -> str:
     return "\n".join([
         "[databases]",
         f"{RELEASE}-metadata = {target} pool_size=10",
-        f"{RELEASE}-result-backend = {target} pool_size=5",
         "",
         "[pgbouncer]",
         "pool_mode = transaction",

@@ -33,7 +33,8 @@ KIND_OF_TYPE = {"kubernetes:core/v1:Secret": "Secret", "kubernetes:core/v1:Confi
                 "kubernetes:core/v1:ServiceAccount": "ServiceAccount",
                 "kubernetes:rbac.authorization.k8s.io/v1:Role": "Role",
                 "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": "RoleBinding",
-                "kubernetes:networking.k8s.io/v1:NetworkPolicy": "NetworkPolicy"}
+                "kubernetes:networking.k8s.io/v1:NetworkPolicy": "NetworkPolicy",
+                "kubernetes:keda.sh/v1alpha1:TriggerAuthentication": "TriggerAuthentication"}
 
 
 def helm_binary() -> str:
@@ -77,7 +78,7 @@ def references(pod: dict) -> Iterable[tuple[str, str]]:
             yield "ConfigMap", volume["configMap"]["name"]
         if "secret" in volume and not volume["secret"].get("optional"):
             yield "Secret", volume["secret"]["secretName"]
-    for container in spec.get("initContainers", []) + spec["containers"]:
+    for container in (spec.get("initContainers") or []) + spec["containers"]:
         for env in container.get("env", []):
             source = env.get("valueFrom", {})
             for key, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
@@ -167,7 +168,7 @@ def nested_configmap_mounts(name: str, pod_spec: dict) -> list[str]:
     ("not a directory": those volumes are read-only trees of symlinks), the container never starts."""
     kinds = {v["name"]: next(iter(set(v) - {"name"}), "") for v in pod_spec.get("volumes", [])}
     problems = []
-    for container in pod_spec.get("initContainers", []) + pod_spec.get("containers", []):
+    for container in (pod_spec.get("initContainers") or []) + (pod_spec.get("containers") or []):
         mounts = container.get("volumeMounts", [])
         directories = [m["mountPath"].rstrip("/") + "/" for m in mounts
                        if kinds.get(m["name"]) in ("configMap", "secret", "projected") and "subPath" not in m]
@@ -300,3 +301,55 @@ def test_verify_full_mounts_the_database_ca_where_its_client_reads_it(pgbouncer,
                     if source.get("secretName") == "airflow-db-ca":
                         mounted[container["name"]] = f"{mount['mountPath']}/{item['path']}"
         assert ca_file in mounted.values(), (name, ca_file, mounted)
+
+
+TYPE_OF_KIND = {"StatefulSet": "kubernetes:apps/v1:StatefulSet", "Deployment": "kubernetes:apps/v1:Deployment",
+                "ScaledObject": "kubernetes:keda.sh/v1alpha1:ScaledObject"}
+
+
+def transformed(obj: dict) -> dict:
+    """The object as `pulumi up` creates it: through the kit's transform on the chart."""
+    import pulumi
+
+    from airflow_kit_platform.airflow.release import keep_metadata_secrets_from_workers
+
+    props = {key: value for key, value in obj.items() if key != "kind"}
+    typ = TYPE_OF_KIND.get(obj["kind"], f"kubernetes:core/v1:{obj['kind']}")
+    result = keep_metadata_secrets_from_workers(pulumi.ResourceTransformArgs(
+        custom=True, type_=typ, name=obj["metadata"]["name"], props=props, opts=pulumi.ResourceOptions()))
+    return obj if result is None else {"kind": obj["kind"], **result.props}
+
+
+def env_names(obj: dict) -> dict[str, set[str]]:
+    pod = obj["spec"]["template"]["spec"]
+    return {container["name"]: {item["name"] for item in container.get("env", [])}
+            for container in (pod.get("initContainers") or []) + pod["containers"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_celery_workers_hold_neither_the_database_nor_the_fernet_key(stack, rendered):
+    """A Celery task runs business code of every team: after the kit's transform its worker's
+    containers carry no database URL and no Fernet key (Airflow 3 tasks use the Execution API),
+    results go to Redis, KEDA reads the database from the metadata Secret; every other Airflow
+    component keeps what it needs."""
+    from airflow_kit_platform.airflow.worker_secrets import KEDA_DB_AUTHENTICATION, WORKER_DROPPED_ENV
+
+    chart_objects, kit_objects, _ = rendered(stack)
+    workloads = [transformed(obj) for obj in chart_objects if obj["kind"] in ("Deployment", "StatefulSet")]
+    worker = next(obj for obj in workloads if obj["metadata"]["name"] == "airflow-worker")
+    for container, names in env_names(worker).items():
+        assert not names & set(WORKER_DROPPED_ENV), (stack, container, names & set(WORKER_DROPPED_ENV))
+    assert "AIRFLOW__CELERY__BROKER_URL" in env_names(worker)["worker"]
+    assert "wait-for-airflow-migrations" not in env_names(worker), "a worker without a database cannot wait for it"
+    for obj in workloads:
+        if obj["metadata"]["name"] in ("airflow-scheduler", "airflow-api-server", "airflow-dag-processor"):
+            names = env_names(obj)[obj["metadata"]["name"].removeprefix("airflow-")]
+            assert {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__FERNET_KEY"} <= names, (stack, obj["metadata"])
+    for scaled in [transformed(obj) for obj in chart_objects if obj["kind"] == "ScaledObject"]:
+        for trigger in scaled["spec"]["triggers"]:
+            assert "connectionFromEnv" not in trigger["metadata"], trigger
+            assert trigger["authenticationRef"] == {"name": KEDA_DB_AUTHENTICATION}
+        (auth,) = [obj for obj in kit_objects if obj["kind"] == "TriggerAuthentication"]
+        assert auth["metadata"]["name"] == KEDA_DB_AUTHENTICATION
+        assert auth["spec"]["secretTargetRef"] == [{"parameter": "connection", "name": "airflow-metadata",
+                                                   "key": "connection"}]

@@ -295,6 +295,23 @@ def test_a_team_task_cannot_reach_the_cluster(deployed, real_node, tmp_path):
     assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stdout + refused.stderr
 
 
+def test_celery_workers_run_tasks_without_database_credentials(deployed, real_node):
+    """The running Celery worker's process has no database URL and no Fernet key in its
+    environment (the kit's transform on the chart), its Celery results go to Redis, and yet its
+    tasks ran above: kit_connection_variable's Celery task read its Connection and Variable
+    through the Execution API (test_reference_dags_run_to_success_through_the_api)."""
+    from airflow_kit_platform.airflow.worker_secrets import WORKER_DROPPED_ENV
+
+    host = real_node.pod_host(NAMESPACE, "component=worker", "worker")
+    environment = dict(line.split("=", 1) for line in host.check_output("env").splitlines() if "=" in line)
+    held = sorted(set(WORKER_DROPPED_ENV) & set(environment))
+    assert not held, f"the Celery worker holds {held}"
+    assert environment["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("redis://")
+    assert "postgres" not in environment["AIRFLOW__CELERY__RESULT_BACKEND"]
+    MEASURED["real node: the Celery worker's env"] = (f"none of {', '.join(WORKER_DROPPED_ENV)}; results in "
+                                                     f"{environment['AIRFLOW__CELERY__RESULT_BACKEND'].split('@')[-1]}")
+
+
 HELPER_PROBE = ("import importlib.metadata, os, airflow_kit; "
                 "print(airflow_kit.__file__, importlib.metadata.version('airflow-kit-dags'), "
                 "sorted(os.listdir('/opt/airflow/dags')))")
