@@ -164,9 +164,13 @@ class CeleryWorkerResourcesArgs:
 class LogsVolumeArgs:
     storage_class: Optional[str] = doc("StorageClass of the one volume for every component's and task's logs: a "
                                        "KubernetesExecutor task's log stays readable in the UI and API after its pod "
-                                       "is gone (not with `teamNamespaces`)", kit=Words("the cluster's default"))
+                                       "is gone", kit=Words("the cluster's default"))
     size: Optional[str] = doc("its size", kit=LogsVolume.size)
     access_mode: Optional[str] = doc("`ReadWriteMany`, or `ReadWriteOnce` on one node", kit=LogsVolume.access_mode)
+    source: Optional[Mapping[str, Any]] = doc(
+        "instead of `storageClass`, the shared storage itself as a PersistentVolume source (`nfs`, `csi` or "
+        "`hostPath`): each namespace that runs tasks gets a claim bound to it (required with `teamNamespaces`)",
+        kit=Words("none"))
 
 
 @dataclass
@@ -356,7 +360,8 @@ class PlatformArgs:
     team_namespaces: Optional[bool] = doc(
         "each leaf team's task pods and Jobs run in `<namespace>-<team>` (created and deleted with the stack, with the "
         "pod templates, airflow.cfg, the worker ServiceAccount and a Role to launch pods/Jobs there only; no Secret is "
-        "copied); the executor watches exactly those namespaces. Not with `airflow.logsVolume` nor `metadataAccess`",
+        "copied); the executor watches exactly those namespaces. Not with `metadataAccess`; `airflow.logsVolume` "
+        "needs its `source`",
         kit=Words(", ".join(f"`{name}`" for name, facts in BACKENDS.items() if facts.team_namespaces_required)
                   + " true, else false"))
     default_team: Optional[str] = doc("whose pod template is the chart's default", kit=Words("the first leaf team"))

@@ -11,8 +11,10 @@ from airflow_kit_platform import versions
 from airflow_kit_platform.airflow import values as chart_values
 from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
 from airflow_kit_platform.airflow.generated_secrets import GeneratedSecret
+from airflow_kit_platform.airflow.logs_volume import logs_volume_objects
 from airflow_kit_platform.airflow.worker_secrets import keda_with_secret_authentication, without_metadata_secrets
 from airflow_kit_platform.chart_source import airflow_chart_path
+from airflow_kit_platform.k8s_objects import create_object
 from airflow_kit_platform.settings import Settings
 
 
@@ -97,19 +99,10 @@ class AirflowRelease(pulumi.ComponentResource):
         self.secrets = AirflowSecrets(f"{name}-secrets", settings, given_secrets,
                                       opts=pulumi.ResourceOptions(parent=self))
         chart_depends: list[pulumi.Resource] = [self.secrets]
-        volume = settings.airflow.logs_volume
-        if volume is not None:
-            spec: dict[str, Any] = {"accessModes": [volume.access_mode],
-                                    "resources": {"requests": {"storage": volume.size}}}
-            if volume.storage_class:
-                spec["storageClassName"] = volume.storage_class
-            chart_depends.append(k8s.core.v1.PersistentVolumeClaim(
-                LOGS_VOLUME_CLAIM,
-                metadata={"name": LOGS_VOLUME_CLAIM, "namespace": settings.namespace,
-                          "labels": {"app.kubernetes.io/managed-by": "airflow-kit"},
-                          # WaitForFirstConsumer classes bind when the first component starts.
-                          "annotations": {"pulumi.com/skipAwait": "true"}},
-                spec=spec, opts=pulumi.ResourceOptions(parent=self)))
+        for manifest in logs_volume_objects(settings, settings.namespace):
+            # The claim keeps the Pulumi name it always had: a new name would replace it (and its logs).
+            name = LOGS_VOLUME_CLAIM if manifest["kind"] == "PersistentVolumeClaim" else None
+            chart_depends.append(create_object(manifest, name=name, opts=pulumi.ResourceOptions(parent=self)))
         self.chart: Optional[k8s.helm.v4.Chart] = None
         if settings.airflow.install:
             if settings.airflow.chart_path:

@@ -49,6 +49,10 @@ class GitSync:
 ACCESS_MODES = ("ReadWriteMany", "ReadWriteOnce")
 
 
+# PersistentVolume sources that several claims in different namespaces can share.
+SHARED_VOLUME_SOURCES = ("nfs", "csi", "hostPath")
+
+
 @dataclass(frozen=True)
 class LogsVolume:
     """One volume for every component's and task's logs, so a task's log outlives its pod
@@ -57,6 +61,10 @@ class LogsVolume:
     storage_class: Optional[str]
     size: str = "10Gi"
     access_mode: str = "ReadWriteMany"
+    # A volume every namespace's claim binds to (a PersistentVolume source: `nfs`, `csi`,
+    # `hostPath`): one PersistentVolume per namespace, all on the same storage, so the API server
+    # reads what task pods in team namespaces wrote. None: one claim from `storage_class`.
+    source: Optional[Mapping[str, Any]] = None
 
 
 @dataclass(frozen=True)
@@ -212,8 +220,17 @@ def read_logs_volume(section: Section) -> LogsVolume:
         storage_class=section.string("storageClass", None, pattern=STORAGE_CLASS_NAME,
                                      pattern_help="must be a StorageClass name"),
         size=section.quantity("size", LogsVolume.size, resource="storage"),
-        access_mode=section.choice("accessMode", ACCESS_MODES, LogsVolume.access_mode))
+        access_mode=section.choice("accessMode", ACCESS_MODES, LogsVolume.access_mode),
+        source=section.mapping("source") or None)
     if parse_quantity(volume.size) <= 0:
         raise section.error("size", volume.size, "must be greater than zero")
+    if volume.source is not None:
+        kinds = sorted(volume.source)
+        if len(kinds) != 1 or kinds[0] not in SHARED_VOLUME_SOURCES or not isinstance(volume.source[kinds[0]], Mapping):
+            raise section.error("source", dict(volume.source), "must be one PersistentVolume source, one of "
+                                f"{', '.join(SHARED_VOLUME_SOURCES)} (e.g. nfs: {{server: ..., path: ...}})")
+        if volume.storage_class is not None:
+            raise section.error("storageClass", volume.storage_class,
+                                "cannot be combined with source: the kit binds its claims to that volume itself")
     section.finish()
     return volume

@@ -131,8 +131,9 @@ def _check_team_namespaces(settings: Settings) -> None:
             raise ConfigError(settings.stack, f"teams[{team.name}].metadataAccess", True,
                               "cannot be combined with teamNamespaces: the metadata database Secrets stay in the "
                               f"stack's namespace ({settings.namespace}) and are not copied to team namespaces")
-    if settings.airflow.logs_volume is not None:
-        raise ConfigError(settings.stack, "airflow.logsVolume", "set",
-                          "a claim lives in one namespace and task pods run in their teams' namespaces "
-                          "(teamNamespaces): drop logsVolume (task logs are then read from the pod while it "
-                          "lives) or set teamNamespaces: false")
+    if settings.airflow.logs_volume is not None and settings.airflow.logs_volume.source is None:
+        raise ConfigError(settings.stack, "airflow.logsVolume.source", None,
+                          "is required with teamNamespaces: a claim lives in one namespace and task pods run in "
+                          "their teams' namespaces, so give the shared storage every namespace's claim binds to "
+                          "(nfs, csi or hostPath), or drop logsVolume (task logs are then read from the pod while "
+                          "it lives)")

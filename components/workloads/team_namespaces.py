@@ -10,6 +10,8 @@ its own namespace, so each team namespace gets, created and deleted with the sta
 * the kit's pod-template ConfigMap (the DAG file re-parsed in the task pod reads teams.json);
 * the chart's airflow.cfg ConfigMap (`<fullname>-config`), copied from what the chart renders
   (the Platform wires its data; nothing here knows the chart's text);
+* with `airflow.logsVolume.source`, the logs claim bound to a volume on the shared storage
+  (airflow/logs_volume.py), so a task's log outlives its pod here too;
 * ServiceAccount `<fullname>-worker` (the template's), bound to a Role of this namespace only
   that lets a task launch and follow pods and Jobs (KubernetesPodOperator, the queued Job
   operator) in its own namespace and nowhere else;
@@ -34,6 +36,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from airflow_kit_platform.airflow.chart_names import CHART, ChartNames
+from airflow_kit_platform.airflow.logs_volume import logs_volume_objects
 from airflow_kit_platform.airflow.values import uses_celery
 from airflow_kit_platform.k8s_objects import create_object
 from airflow_kit_platform.model.names import TEAM_LABEL, part_of
@@ -123,7 +126,7 @@ def namespace_objects(settings: Settings, namespace: str, pod_templates: Mapping
     """Everything of one team namespace except the airflow.cfg copy (its data is the chart's)."""
     return [copy_to(pod_templates, namespace), worker_service_account(namespace, names),
             task_launcher_role(namespace), task_launcher_binding(namespace, names),
-            *airflow_access(settings, namespace, names)]
+            *airflow_access(settings, namespace, names), *logs_volume_objects(settings, namespace)]
 
 
 def config_copy(namespace: str, names: ChartNames = CHART) -> dict[str, Any]:

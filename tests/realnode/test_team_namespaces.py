@@ -3,22 +3,26 @@ each team in its own namespace, on the real node with the real chart. A Kubernet
 of team `dev` must run in `<namespace>-dev` and succeed: that proves the pieces no schema can, the
 executor's multi-namespace mode and its RBAC, the airflow.cfg copied from what the chart renders,
 the pod templates and worker ServiceAccount in the team namespace, the Execution API reached
-across namespaces, and the per-team ResourceQuota admitting the pod.
+across namespaces, and the per-team ResourceQuota admitting the pod. Its logs volume is a shared
+folder on the node (`logsVolume.source: hostPath`, as an NFS export would be on a cluster): the
+task's log is read through the API after its pod in the team namespace is gone.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
 
-from repo_tools.airflow_api import AirflowApi
+from repo_tools.airflow_api import AirflowApi, log_text
 from tests.support.stacks import stack_file_config
 from tests.support.charts import airflow_chart_package
 from repo_tools.harness import PulumiProject
 from repo_tools.local_cluster import NODE_STACK as STACK
 from tests.support.measurements import MEASURED
+from airflow_kit_platform.model.pod_security import AIRFLOW_UID
 
 
 NAMESPACE = "airflow-tn"  # not the main stack's: its retained objects stay out of the way
@@ -28,7 +32,13 @@ STACK_NAME = "local-node-team-ns"
 @pytest.fixture(scope="module")
 def team_stack(real_node, tools_env, tmp_path_factory):
     config = stack_file_config(STACK)
-    airflow = {key: value for key, value in config["airflow"].items() if key != "logsVolume"}
+    airflow = dict(config["airflow"])
+    # The share every namespace's logs claim binds to; like an NFS export, writable by Airflow's user.
+    share = tmp_path_factory.mktemp("logs-share")
+    os.chown(share, AIRFLOW_UID, 0)
+    share.chmod(0o775)
+    airflow["logsVolume"] = {"source": {"hostPath": {"path": str(share), "type": "Directory"}},
+                             "size": airflow["logsVolume"]["size"], "accessMode": airflow["logsVolume"]["accessMode"]}
     # KubernetesExecutor alone: the proof is about team pods; no Celery worker or Redis to wait for.
     airflow.update(chart={"path": str(airflow_chart_package())}, executors=["KubernetesExecutor"],
                    concurrency={**airflow["concurrency"], "parallelism": 8})
@@ -76,6 +86,15 @@ def test_a_team_task_runs_in_the_teams_namespace(team_stack, real_node):
     assert run["state"] == "success", tasks
     assert seen.get("crunch_dev") == team_namespace, seen
     assert seen.get("local_disk_io") == team_namespace, seen
+    # The task's log after its pod is gone: read by the API server from the shared volume.
+    deadline = time.monotonic() + 120
+    while real_node.kubectl("-n", team_namespace, "get", "pods", "-l", "dag_id=kit_kubernetes_teams",
+                            "-o", "name").stdout.strip():
+        assert time.monotonic() < deadline, "the team's task pods were not deleted"
+        time.sleep(2)
+    (crunch,) = [ti for ti in api.task_instances("kit_kubernetes_teams", run_id) if ti["task_id"] == "crunch_dev"]
+    log = log_text(api.task_log_body("kit_kubernetes_teams", run_id, crunch))
+    assert "team dev on" in log, log[-2000:]
     MEASURED["real node: team namespaces (KubernetesExecutor tasks in airflow-tn-dev)"] = (
         f"pulumi up {team_stack.up_seconds:.0f} s; kit_kubernetes_teams {run['state']} in "
         f"{time.perf_counter() - started:.0f} s; tasks ran in {sorted(set(seen.values()))}")
