@@ -6,8 +6,9 @@ stack's namespace it runs as `airflow-kit-task`, an account bound to no Role, wi
 mounted (components/model/pod_security.py), and NetworkPolicies let it connect to DNS and the
 Execution API only (components/workloads/network_policies.py). This task tries what a hostile
 task would and fails if any of it works: read Airflow's metadata Secret, start a pod next to the
-scheduler, exec into the scheduler, open TCP to the metadata database, pgbouncer and Redis.
-Then it reads a Variable, as any task may. The realnode tier runs it.
+scheduler or in another team's namespace, exec into the scheduler, open TCP to the metadata
+database, pgbouncer and Redis. Then it reads a Variable and a Connection, as any task may. The
+realnode tier runs it in the stack's namespace and in a team namespace.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import DAG, Variable, task
+from airflow.sdk.bases.hook import BaseHook
 
 from airflow_kit import load_catalog, on_kubernetes
 
@@ -47,9 +49,10 @@ def try_tcp(namespace: str) -> dict[str, str]:
     return seen
 
 
-def try_the_cluster(namespace: str, airflow_namespace: str) -> dict[str, object]:
+def try_the_cluster(airflow_namespace: str, other_teams_namespaces: list[str]) -> dict[str, object]:
     """Each attempt's HTTP status from the API server (with the pod's token, if it had one; 0: no
-    connection), then TCP to Airflow's database, pgbouncer and Redis."""
+    connection), then TCP to Airflow's database, pgbouncer and Redis. A task of a team namespace
+    may launch pods in its own namespace (its launcher Role), so that one is not tried."""
     import os
     import pathlib
 
@@ -61,7 +64,7 @@ def try_the_cluster(namespace: str, airflow_namespace: str) -> dict[str, object]
     token = pathlib.Path(TOKEN)
     headers = {"Authorization": f"Bearer {token.read_text()}"} if token.exists() else {}
     print(f"service account token mounted: {token.exists()}")
-    base = f"{server}/api/v1/namespaces/{namespace}"
+    base = f"{server}/api/v1/namespaces/{airflow_namespace}"
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kit-escape"},
            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
     attempts = {
@@ -70,6 +73,9 @@ def try_the_cluster(namespace: str, airflow_namespace: str) -> dict[str, object]
         "create a pod": ("POST", f"{base}/pods", pod),
         "exec into the scheduler": ("POST", f"{base}/pods/airflow-scheduler-0/exec?command=env&stdout=true", None),
     }
+    for namespace in other_teams_namespaces:
+        attempts[f"create a pod in team namespace {namespace}"] = (
+            "POST", f"{server}/api/v1/namespaces/{namespace}/pods", pod)
     seen: dict[str, object] = {}
     for what, (method, url, body) in attempts.items():
         try:
@@ -85,8 +91,17 @@ def try_the_cluster(namespace: str, airflow_namespace: str) -> dict[str, object]
     if allowed:
         raise RuntimeError(f"a task reached the cluster: {allowed}")
     print(f"variable kit_least_privilege_seen={Variable.get('kit_least_privilege_seen', default='unset')}")
+    try:  # the realnode tier creates it; a fresh install may not have it
+        connection = BaseHook.get_connection("kit_example_api")
+        print(f"connection kit_example_api host={connection.host}")
+    except Exception as error:  # noqa: BLE001 - AirflowNotFoundException's import moved across versions
+        print(f"connection kit_example_api: {type(error).__name__}")
     return {**seen, **tcp}
 
+
+own_namespace = catalog.team(catalog.default_team).namespace or catalog.namespace
+other_teams_namespaces = sorted({team.namespace for team in catalog.teams.values()
+                                 if team.namespace and team.namespace not in (own_namespace, catalog.namespace)})
 
 with DAG(
     dag_id="kit_least_privilege",
@@ -99,5 +114,4 @@ with DAG(
 ):
     # No retry: one refusal missing is the finding.
     task(try_the_cluster, task_id="in_team_pod", **on_kubernetes(catalog.default_team, retries=0))(
-        namespace=catalog.team(catalog.default_team).namespace or catalog.namespace,
-        airflow_namespace=catalog.namespace)
+        airflow_namespace=catalog.namespace, other_teams_namespaces=other_teams_namespaces)

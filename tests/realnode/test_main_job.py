@@ -274,6 +274,7 @@ def test_a_team_task_cannot_reach_the_cluster(deployed, real_node, tmp_path):
         assert f"{attempt}: HTTP 401" in log or f"{attempt}: HTTP 403" in log, (attempt, log[-3000:])
         answers[attempt] = 401 if f"{attempt}: HTTP 401" in log else 403
     MEASURED["real node: a team task's attempts on the cluster (HTTP status)"] = str(answers)
+    assert f"connection {CONNECTION['connection_id']} host={CONNECTION['host']}" in log, log[-3000:]
     tcp = dict(re.findall(r"TCP to ([a-z ]+) \([^)]*\): (\S+)", log))
     assert tcp.get("metadata database") == "refused" and tcp.get("redis") == "refused", (tcp, log[-3000:])
     assert "connected" not in tcp.values(), tcp

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import pytest
@@ -27,6 +28,7 @@ from airflow_kit_platform.model.pod_security import AIRFLOW_UID
 
 NAMESPACE = "airflow-tn"  # not the main stack's: its retained objects stay out of the way
 STACK_NAME = "local-node-team-ns"
+OTHER_TEAM = "ops"
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +43,11 @@ def team_stack(real_node, tools_env, tmp_path_factory):
                              "size": airflow["logsVolume"]["size"], "accessMode": airflow["logsVolume"]["accessMode"]}
     # KubernetesExecutor alone: the proof is about team pods; no Celery worker or Redis to wait for.
     airflow.update(chart={"path": str(airflow_chart_package())}, executors=["KubernetesExecutor"],
-                   concurrency={**airflow["concurrency"], "parallelism": 8})
-    config.update(namespace=NAMESPACE, teamNamespaces=True, airflow=airflow)
+                   concurrency={**airflow["concurrency"], "parallelism": 10})
+    # A second team, so a task of `dev` has another team's namespace to be refused in.
+    other = {"name": OTHER_TEAM, "min": {"cpu": "100m", "memory": "256Mi"}, "max": {"cpu": "200m", "memory": "512Mi"},
+             "taskResources": {"cpu": "100m", "memory": "256Mi"}, "poolSlots": 1}
+    config.update(namespace=NAMESPACE, teamNamespaces=True, airflow=airflow, teams=[*config["teams"], other])
     project = PulumiProject(tmp_path_factory.mktemp("team-ns"), tools_env, real_node.kubeconfig, STACK_NAME, config)
     project.init({})
     started = time.perf_counter()
@@ -56,7 +61,7 @@ def test_a_team_task_runs_in_the_teams_namespace(team_stack, real_node):
     outputs = json.loads(team_stack.pulumi("stack", "output", "--json", "--show-secrets", "--stack",
                                            STACK_NAME).stdout)
     team_namespace = f"{NAMESPACE}-dev"
-    assert outputs["taskNamespaces"] == [team_namespace]
+    assert outputs["taskNamespaces"] == [team_namespace, f"{NAMESPACE}-{OTHER_TEAM}"]
     config = json.loads(real_node.kubectl("-n", team_namespace, "get", "configmap", "airflow-config",
                                           "-o", "json").stdout)
     main_config = json.loads(real_node.kubectl("-n", NAMESPACE, "get", "configmap", "airflow-config",
@@ -123,3 +128,28 @@ def test_airflow_has_rights_in_the_team_namespaces_only(team_stack, real_node):
     namespace = json.loads(real_node.kubectl("get", "namespace", team_namespace, "-o", "json").stdout)
     labels = namespace["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted", labels
+
+
+def test_a_team_task_is_refused_the_airflow_namespace_and_other_teams(team_stack, real_node):
+    """kit_least_privilege as a task of `dev` in its team namespace, whose account may launch pods
+    there: reading Airflow's Secrets, exec into the scheduler, creating a pod in the Airflow
+    namespace or in team `ops`'s namespace are refused; its TCP to Postgres is dropped by the
+    NetworkPolicy across namespaces; it still reads its Variable through the Execution API."""
+    outputs = json.loads(team_stack.pulumi("stack", "output", "--json", "--show-secrets", "--stack",
+                                           STACK_NAME).stdout)
+    service = json.loads(real_node.kubectl("-n", NAMESPACE, "get", "service", "airflow-api-server",
+                                           "-o", "json").stdout)
+    api = AirflowApi(f"http://{service['spec']['clusterIP']}:8080", outputs["adminUser"], outputs["adminPassword"])
+    api.wait_for_dags({"kit_least_privilege"})
+    run_id = api.trigger("kit_least_privilege")
+    run = api.wait_for_run("kit_least_privilege", run_id, timeout=600)
+    (task,) = api.task_instances("kit_least_privilege", run_id)
+    log = log_text(api.task_log_body("kit_least_privilege", run_id, task))
+    assert run["state"] == "success", log[-3000:]
+    other_namespace = f"{NAMESPACE}-{OTHER_TEAM}"
+    attempts = dict(re.findall(r"^.*?((?:read|list|create|exec)[^:\n]*): HTTP (\d+)", log, re.MULTILINE))
+    assert f"create a pod in team namespace {other_namespace}" in attempts, log[-3000:]
+    assert all(status in ("0", "401", "403") for status in attempts.values()), attempts
+    tcp = dict(re.findall(r"TCP to ([a-z ]+) \([^)]*\): (\S+)", log))
+    assert tcp.get("metadata database") == "refused", (tcp, log[-3000:])
+    MEASURED["real node: a team-namespace task's attempts (HTTP status; TCP)"] = f"{attempts}; {tcp}"
