@@ -217,14 +217,14 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
         values["volumes"] = [{"name": names.POD_TEMPLATES_VOLUME, "configMap": {"name": pod_templates_configmap}}]
         values["volumeMounts"] = [{"name": names.POD_TEMPLATES_VOLUME, "mountPath": names.POD_TEMPLATES_DIR,
                                    "readOnly": True}]
+        values["env"] = [{"name": names.POD_TEMPLATES_DIR_ENV, "value": names.POD_TEMPLATES_DIR},
+                         dict(KUBERNETES_DEFAULT_CONNECTION_ENV)]
     ca = db_ca_mounts(settings)
     for key in ("volumes", "volumeMounts"):
         if key in ca:
             values[key] = values.get(key, []) + ca[key]
     if "pgbouncer" in ca:
         values["pgbouncer"].update(ca["pgbouncer"])
-        values["env"] = [{"name": names.POD_TEMPLATES_DIR_ENV, "value": names.POD_TEMPLATES_DIR},
-                         dict(KUBERNETES_DEFAULT_CONNECTION_ENV)]
     if pod_template is not None:
         values["podTemplate"] = pod_template
     return merge_under(values, settings.airflow.chart_values, stack=settings.stack, key="airflow.chartValues")

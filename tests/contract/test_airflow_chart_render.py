@@ -371,3 +371,17 @@ def test_with_team_namespaces_nothing_launches_pods_beside_airflows_secrets(stac
             launch = {"pods", "pods/exec", "jobs"} & set(rule.get("resources", []))
             writes = {"create", "patch", "update", "*"} & set(rule.get("verbs", []))
             assert not (launch and writes), (stack, role["metadata"]["name"], rule)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_airflow_component_knows_its_cluster(stack, rendered):
+    """Without `kubernetes_default` (an env connection, in_cluster) a deferrable
+    KubernetesPodOperator resuming on a Celery worker looks for a kubeconfig file and fails: seen
+    on the real node when a values change dropped the chart's global env."""
+    chart_objects, _, _ = rendered(stack)
+    for obj in chart_objects:
+        if obj["kind"] not in ("Deployment", "StatefulSet") or obj["metadata"]["name"] not in (
+                "airflow-scheduler", "airflow-worker", "airflow-triggerer", "airflow-api-server", "airflow-dag-processor"):
+            continue
+        container = obj["metadata"]["name"].removeprefix("airflow-")
+        assert "AIRFLOW_CONN_KUBERNETES_DEFAULT" in env_names(obj)[container], (stack, obj["metadata"]["name"])

@@ -263,6 +263,8 @@ def test_a_team_task_cannot_reach_the_cluster(deployed, real_node, tmp_path):
     account may do nothing, and the stack's namespace refuses a privileged pod (Pod Security
     `baseline`)."""
     api = _api(deployed, real_node)
+    api.session.delete(f"{api.base}/api/v2/connections/{CONNECTION['connection_id']}", timeout=30)
+    api.call("POST", "/connections", json=CONNECTION)  # test_a_failed_task_says_why removed it
     run_id = api.trigger("kit_least_privilege")
     run = api.wait_for_run("kit_least_privilege", run_id, timeout=RUN_TIMEOUT)
     (task,) = api.task_instances("kit_least_privilege", run_id)

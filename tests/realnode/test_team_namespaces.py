@@ -23,6 +23,7 @@ from tests.support.charts import airflow_chart_package
 from repo_tools.harness import PulumiProject
 from repo_tools.local_cluster import NODE_STACK as STACK
 from tests.support.measurements import MEASURED
+from airflow_kit_platform.airflow.values import ORPHAN_CHECK_SECONDS
 from airflow_kit_platform.model.pod_security import AIRFLOW_UID
 
 
@@ -54,6 +55,12 @@ def team_stack(real_node, tools_env, tmp_path_factory):
     project.pulumi("up", "--yes", "--skip-preview", "--stack", STACK_NAME, timeout=1800)
     project.up_seconds = time.perf_counter() - started
     yield project
+    # Finished task pods go first (the scheduler deletes them): they hold their namespace's logs
+    # claim, which destroy waits for, and the scheduler is gone once destroy starts.
+    deadline = time.monotonic() + ORPHAN_CHECK_SECONDS + 120
+    while time.monotonic() < deadline and any(real_node.pods(f"{NAMESPACE}-{team}", "kubernetes_executor=True")
+                                              for team in ("dev", OTHER_TEAM)):
+        time.sleep(3)
     project.pulumi("destroy", "--yes", "--skip-preview", "--stack", STACK_NAME, check=False, timeout=900)
 
 
