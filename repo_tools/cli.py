@@ -281,7 +281,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     if stack and (node or not (last or {}).get("kitNode")):
         try:
             _, cluster = deployed(stack)
-            removed = delete_task_pods(cluster, outputs(stack, cluster).get("namespace"))
+            stack_outputs = outputs(stack, cluster)
+            # Team namespaces hold logs claims too (airflow.logsVolume.source).
+            namespaces = {stack_outputs.get("namespace"), *(stack_outputs.get("taskNamespaces") or [])}
+            removed = sum(delete_task_pods(cluster, namespace) for namespace in sorted(filter(None, namespaces)))
             if removed:
                 say(f"deleted {removed} task pod(s) the executor had not removed yet (they hold the logs volume)")
             say(f"destroying stack {stack} on {cluster.describe()}")
