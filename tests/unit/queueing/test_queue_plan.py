@@ -137,16 +137,9 @@ def test_ack_uses_the_managed_queue():
 
 @pytest.mark.parametrize("queue", ["none", "koord-queue", "ack"])
 def test_job_launching_rbac_follows_the_queue(queue):
-    """Queued Job tasks need Job RBAC: the chart's (allowJobLaunching, default false) in the stack's
-    namespace, or, with team namespaces (ack), the kit's launcher Role in each team namespace only."""
+    """Queued Job tasks need the chart's Job RBAC (allowJobLaunching, default false)."""
     settings = settings_for(queue)
-    values = build_values(settings)
-    assert values["allowJobLaunching"] is (queue != "none" and not settings.team_namespaces)
-    if queue != "none" and settings.team_namespaces:
-        from airflow_kit_platform.workloads.team_namespaces import task_launcher_role
-
-        rules = task_launcher_role(settings.task_namespaces()[0])["rules"]
-        assert any("jobs" in rule["resources"] and "create" in rule["verbs"] for rule in rules)
+    assert build_values(settings)["allowJobLaunching"] is (queue != "none")
 
 
 def test_job_launching_rbac_without_a_queue_when_asked():
@@ -164,9 +157,7 @@ def test_stack_files(stack):
         ["koord-queue"] if settings.queue.backend == "koord-queue" and settings.queue.install else [])
     assert sorted(plan.job_marks) == (
         sorted(team.name for team in settings.teams.leaves()) if plan.queued else [])
-    # With team namespaces Jobs are launched there, through the kit's Roles, never the chart's.
-    launches_here = (plan.queued or settings.airflow.job_tasks) and not settings.team_namespaces
-    assert build_values(settings)["allowJobLaunching"] is launches_here
+    assert build_values(settings)["allowJobLaunching"] is (plan.queued or settings.airflow.job_tasks)
 
 
 # ----------------------------------------------------------------------------- CRDs
