@@ -155,12 +155,18 @@ def test_chart_objects_render_the_same_twice(rendered, tmp_path):
     assert first == second  # nothing random in the chart's output: a second `pulumi up` has no diff
 
 
-def _pod_specs(objects: list[dict]) -> Iterable[tuple[str, dict]]:
+def _pod_templates(objects: list[dict]) -> Iterable[tuple[str, dict]]:
+    """(kind/name, pod template) of every workload among the objects (CronJobs through their Job)."""
     for obj in objects:
         spec = obj.get("spec") or {}
         template = (spec.get("jobTemplate", {}).get("spec") or spec).get("template")
         if template:
-            yield f"{obj['kind']}/{obj['metadata']['name']}", template["spec"]
+            yield f"{obj['kind']}/{obj['metadata']['name']}", template
+
+
+def _pod_specs(objects: list[dict]) -> Iterable[tuple[str, dict]]:
+    for name, template in _pod_templates(objects):
+        yield name, template["spec"]
 
 
 def nested_configmap_mounts(name: str, pod_spec: dict) -> list[str]:
@@ -236,16 +242,6 @@ def test_celery_workers_skip_mingle_and_gossip_and_a_stuck_one_is_replaced_quick
     assert probe["periodSeconds"] * probe["failureThreshold"] <= 90, probe
 
 
-def pod_specs(objects: list[dict]) -> Iterable[tuple[str, dict]]:
-    """(kind/name, pod metadata) of every workload the chart renders."""
-    for obj in objects:
-        template = obj.get("spec", {}).get("template")
-        if obj["kind"] == "CronJob":
-            template = obj["spec"]["jobTemplate"]["spec"]["template"]
-        if template is not None:
-            yield f"{obj['kind']}/{obj['metadata']['name']}", template.get("metadata", {})
-
-
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_task_egress_policy_selects_every_team_pod_and_no_airflow_component(stack, rendered):
     """The egress policy selects pods by the team label: were it on the scheduler, the API server or
@@ -260,8 +256,9 @@ def test_the_task_egress_policy_selects_every_team_pod_and_no_airflow_component(
     egress = next(policy for policy in policies if policy["metadata"]["name"] == "airflow-kit-task-egress")
     (expression,) = egress["spec"]["podSelector"]["matchExpressions"]
     key = expression["key"]
-    for name, metadata in pod_specs(chart_objects):
-        assert key not in metadata.get("labels", {}), f"stack {stack}: {name} would lose its backends"
+    for name, template in _pod_templates(chart_objects):
+        labels = template.get("metadata", {}).get("labels", {})
+        assert key not in labels, f"stack {stack}: {name} would lose its backends"
     for name, text in templates.items():
         assert key in yaml.safe_load(text)["metadata"]["labels"], f"stack {stack}: {name} is not restricted"
 
@@ -290,7 +287,8 @@ def test_verify_full_mounts_the_database_ca_where_its_client_reads_it(pgbouncer,
                     "airflow-dag-processor")]
         assert len(readers) >= 4, readers
     for name in readers:
-        (obj,) = [o for o in chart_objects if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["name"] == name]
+        (obj,) = [o for o in chart_objects
+                  if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["name"] == name]
         spec = obj["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
         mounted = {}
@@ -344,7 +342,8 @@ def test_celery_workers_hold_neither_the_database_nor_the_fernet_key(stack, rend
     for obj in workloads:
         if obj["metadata"]["name"] in ("airflow-scheduler", "airflow-api-server", "airflow-dag-processor"):
             names = env_names(obj)[obj["metadata"]["name"].removeprefix("airflow-")]
-            assert {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__FERNET_KEY"} <= names, (stack, obj["metadata"])
+            needed = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__FERNET_KEY"}
+            assert needed <= names, (stack, obj["metadata"])
     for scaled in [transformed(obj) for obj in chart_objects if obj["kind"] == "ScaledObject"]:
         for trigger in scaled["spec"]["triggers"]:
             assert "connectionFromEnv" not in trigger["metadata"], trigger
@@ -363,7 +362,8 @@ def test_every_airflow_component_knows_its_cluster(stack, rendered):
     chart_objects, _, _ = rendered(stack)
     for obj in chart_objects:
         if obj["kind"] not in ("Deployment", "StatefulSet") or obj["metadata"]["name"] not in (
-                "airflow-scheduler", "airflow-worker", "airflow-triggerer", "airflow-api-server", "airflow-dag-processor"):
+                "airflow-scheduler", "airflow-worker", "airflow-triggerer", "airflow-api-server",
+                "airflow-dag-processor"):
             continue
         container = obj["metadata"]["name"].removeprefix("airflow-")
         assert "AIRFLOW_CONN_KUBERNETES_DEFAULT" in env_names(obj)[container], (stack, obj["metadata"]["name"])
