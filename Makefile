@@ -47,7 +47,7 @@ destroy: ## destroy the stack only (the kit's node keeps running)
 	pulumi destroy --stack $(or $(STACK),local) --yes
 
 test: ## every test tier in TEST_LANES parallel lanes; live tiers skip with a reason when their tools or cluster are absent
-	$(VENV)/bin/python -m pytest $(if $(filter-out 1,$(TEST_LANES)),-n $(TEST_LANES) --no-loadscope-reorder)
+	$(VENV)/bin/python -m pytest --durations=25 $(if $(filter-out 1,$(TEST_LANES)),-n $(TEST_LANES) --no-loadscope-reorder)
 
 test-faults: ## the fault tier alone: real crashes on the kit's real node with work in flight (tests/faults)
 	$(VENV)/bin/python -m pytest -m faults

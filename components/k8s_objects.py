@@ -20,6 +20,7 @@ _BUILTIN_MODULES = {
     "storage.k8s.io/v1": k8s.storage.v1,
     "rbac.authorization.k8s.io/v1": k8s.rbac.v1,
     "networking.k8s.io/v1": k8s.networking.v1,
+    "admissionregistration.k8s.io/v1": k8s.admissionregistration.v1,
 }
 
 

@@ -27,6 +27,7 @@ from airflow_kit_platform.scheduling.layer import SchedulingLayer
 from airflow_kit_platform.scheduling.plans import scheduling_outputs, scheduling_plan
 from airflow_kit_platform.settings import SECRET_KEYS, Settings, load_settings
 from airflow_kit_platform.workloads import team_namespaces
+from airflow_kit_platform.workloads.launch_guard import celery_launch_guard
 from airflow_kit_platform.workloads.network_policies import network_policies
 from airflow_kit_platform.workloads.pod_templates import (
     default_pod_template_text,
@@ -101,12 +102,14 @@ class Platform(pulumi.ComponentResource):
         self.pod_templates = create_object(configmap, opts=in_namespace)
         # In place before Airflow can start a task pod the policies restrict.
         self.network_policies = [create_object(policy, opts=in_namespace) for policy in network_policies(settings)]
+        # In place before a Celery worker can take a task that launches pods (launch_guard).
+        self.launch_guard = [create_object(manifest, opts=in_namespace) for manifest in celery_launch_guard(settings)]
 
         airflow_depends: list[pulumi.Resource] = [self.namespace, self.pod_templates, self.scheduling, self.queue,
-                                                  *self.network_policies]
-        # Task pods in the stack's namespace run as an account without API rights (pod_security).
-        if not settings.team_namespaces:
-            airflow_depends.append(create_object(task_service_account(settings.namespace), opts=in_namespace))
+                                                  *self.network_policies, *self.launch_guard]
+        # Task pods in the stack's namespace run as an account without API rights (pod_security);
+        # with team namespaces too, for tasks that name no team (the chart's default template).
+        airflow_depends.append(create_object(task_service_account(settings.namespace), opts=in_namespace))
         if self.keda is not None:
             airflow_depends.append(self.keda)
         if uses_celery(settings) and settings.keda.enabled:

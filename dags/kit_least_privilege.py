@@ -9,6 +9,13 @@ task would and fails if any of it works: read Airflow's metadata Secret, start a
 scheduler or in another team's namespace, exec into the scheduler, open TCP to the metadata
 database, pgbouncer and Redis. Then it reads a Variable and a Connection, as any task may. The
 realnode tier runs it in the stack's namespace and in a team namespace.
+
+A Celery task runs inside a worker and holds the worker's token, whose account may launch pods
+for KubernetesPodOperator: `in_celery_worker` tries to use that to reach Airflow's Secrets (a
+pod mounting the metadata Secret or running as the scheduler's account, exec into the
+scheduler, change or delete it), each refused by the kit's launch guard
+(components/workloads/launch_guard.py), while a pod of the operator's shape is still admitted.
+Every launch is a server-side dry run: nothing is created, changed or deleted.
 """
 
 from __future__ import annotations
@@ -99,6 +106,62 @@ def try_the_cluster(airflow_namespace: str, other_teams_namespaces: list[str]) -
     return {**seen, **tcp}
 
 
+def try_the_workers_rights(airflow_namespace: str) -> dict[str, int]:
+    """Each attempt's HTTP status with the worker's token (none mounted: not a Celery worker)."""
+    import os
+    import pathlib
+
+    import requests
+    import urllib3
+
+    urllib3.disable_warnings()
+    token = pathlib.Path(TOKEN)
+    if not token.exists():
+        print("no service account token: this task did not run in a Celery worker")
+        return {}
+    server = f"https://{os.environ['KUBERNETES_SERVICE_HOST']}:{os.environ['KUBERNETES_SERVICE_PORT']}"
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token.read_text()}"
+    session.verify = False
+    base = f"{server}/api/v1/namespaces/{airflow_namespace}"
+    listed = session.get(f"{base}/pods", params={"labelSelector": "component=scheduler"}, timeout=10)
+    print(f"list the scheduler's pods: HTTP {listed.status_code}")
+    items = listed.json().get("items", []) if listed.ok else []
+    scheduler = items[0]["metadata"]["name"] if items else "airflow-scheduler-0"
+
+    def pod(name: str, **spec) -> dict:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": spec.pop("labels", {})},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}], **spec}}
+
+    dry_run = {"dryRun": "All"}
+    image_patch = {"spec": {"containers": [{"name": "scheduler", "image": "busybox"}]}}
+    refused = {
+        "read Secret airflow-metadata": ("GET", f"{base}/secrets/airflow-metadata", None, None),
+        "launch a pod mounting the metadata Secret": ("POST", f"{base}/pods", dry_run, pod(
+            "kit-escape", volumes=[{"name": "s", "secret": {"secretName": "airflow-metadata"}}])),
+        "launch a pod as the scheduler's account": ("POST", f"{base}/pods", dry_run, pod(
+            "kit-escape", serviceAccountName="airflow-scheduler")),
+        "exec into the scheduler": ("POST", f"{base}/pods/{scheduler}/exec",
+                                    {"command": "env", "stdout": "true"}, None),
+        "change the scheduler's image": ("PATCH", f"{base}/pods/{scheduler}", dry_run, image_patch),
+        "delete the scheduler": ("DELETE", f"{base}/pods/{scheduler}", dry_run, None),
+    }
+    seen = {}
+    for what, (method, url, params, body) in refused.items():
+        headers = {"Content-Type": "application/strategic-merge-patch+json"} if method == "PATCH" else {}
+        response = session.request(method, url, params=params, json=body, headers=headers, timeout=10)
+        seen[what] = response.status_code
+        print(f"{what}: HTTP {response.status_code} {response.text[:200]!r}")
+    allowed = {what: status for what, status in seen.items() if status not in (401, 403)}
+    # What KubernetesPodOperator does with the same account: still admitted.
+    operator_pod = pod("kit-operator-shape", labels={"kubernetes_pod_operator": "True"})
+    launched = session.post(f"{base}/pods", params=dry_run, json=operator_pod, timeout=10)
+    print(f"launch a pod of KubernetesPodOperator's shape: HTTP {launched.status_code}")
+    if allowed or launched.status_code != 201:
+        raise RuntimeError(f"the worker's account reached Airflow: {allowed}; operator's pod: {launched.status_code}")
+    return seen
+
+
 own_namespace = catalog.team(catalog.default_team).namespace or catalog.namespace
 other_teams_namespaces = sorted({team.namespace for team in catalog.teams.values()
                                  if team.namespace and team.namespace not in (own_namespace, catalog.namespace)})
@@ -106,7 +169,7 @@ other_teams_namespaces = sorted({team.namespace for team in catalog.teams.values
 with DAG(
     dag_id="kit_least_privilege",
     description="A team task tries to read Airflow's Secrets, start a pod, exec into the scheduler and open its "
-                "database, pgbouncer and Redis",
+                "database, pgbouncer and Redis; a Celery task tries the worker's launcher rights",
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
@@ -115,3 +178,5 @@ with DAG(
     # No retry: one refusal missing is the finding.
     task(try_the_cluster, task_id="in_team_pod", **on_kubernetes(catalog.default_team, retries=0))(
         airflow_namespace=catalog.namespace, other_teams_namespaces=other_teams_namespaces)
+    # The stack's default executor: Celery on the kit's stacks.
+    task(try_the_workers_rights, task_id="in_celery_worker", retries=0)(airflow_namespace=catalog.namespace)

@@ -10,6 +10,8 @@ from airflow_kit_platform.config_reader import ConfigError
 
 # Every task pod carries its team in this label, whatever the backend.
 TEAM_LABEL = names.TEAM_LABEL  # shared with the DAG helper (airflow_kit.names)
+# Set by the API server on every namespace: selects one namespace by name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # On every object the kit creates for scheduling, so `kubectl get ... -l` finds them.
 PART_OF_LABELS = {"app.kubernetes.io/part-of": "airflow-kit"}
 # On a core object that is not created on its own but merged into the same object

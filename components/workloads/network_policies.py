@@ -22,13 +22,12 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART, ChartNames
-from airflow_kit_platform.model.names import TEAM_LABEL, part_of
+from airflow_kit_platform.model.names import NAMESPACE_NAME_LABEL, TEAM_LABEL, part_of
 from airflow_kit_platform.model.teams import Team
 from airflow_kit_platform.settings import Settings
 
 TASK_EGRESS_POLICY = "airflow-kit-task-egress"
 TEAM_EGRESS_POLICY_PREFIX = "airflow-kit-egress-"
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 DNS_PORT = 53
 
 

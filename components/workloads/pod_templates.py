@@ -148,14 +148,19 @@ def _local_disk_volume(settings: Settings, team: Team, size: str) -> dict[str, A
 
 def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_disk: bool,
                        names: ChartNames = CHART, *, secrets: TaskSecrets = TaskSecrets(),
-                       local_disk_size: str = DEFAULT_LOCAL_DISK_SIZE) -> dict[str, Any]:
-    """The Pod template (a plain dict) of one leaf team, with or without the local disk."""
+                       local_disk_size: str = DEFAULT_LOCAL_DISK_SIZE,
+                       in_stack_namespace: bool = False) -> dict[str, Any]:
+    """The Pod template (a plain dict) of one leaf team, with or without the local disk.
+
+    `in_stack_namespace`: for pods KubernetesExecutor starts in the stack's namespace whatever
+    `teamNamespaces` says (the chart's default template, for tasks that do not name a team)."""
     if settings.teams.is_parent(team.name):
         raise ValueError(f"team '{team.name}' has child teams: only leaf teams run tasks and get pod templates")
     if local_disk and settings.local_disk is None:
         raise ValueError(f"stack '{settings.stack}' has no localDisk: no local-disk template for team '{team.name}'")
 
     git_sync = settings.airflow.dag_source == "gitSync" and settings.airflow.git_sync is not None
+    in_team_namespace = bool(settings.team_namespaces) and not in_stack_namespace
     labels = {"tier": "airflow", "component": "worker", "release": names.release}
     labels.update(marks.labels)
     labels[TEAM_LABEL] = team.name
@@ -202,7 +207,7 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
     }
 
     metadata: dict[str, Any] = {"name": PLACEHOLDER_POD_NAME, "labels": labels}
-    if marks.namespace:
+    if marks.namespace and not in_stack_namespace:
         # Documentation for readers of the template: KubernetesExecutor puts the pod in its own
         # namespace over the template's; the DAG helper's pod_override carries the team's.
         metadata["namespace"] = marks.namespace
@@ -222,8 +227,8 @@ def build_pod_template(settings: Settings, team: Team, marks: PodMarks, local_di
         "terminationGracePeriodSeconds": TERMINATION_GRACE_PERIOD_SECONDS,
         # No Kubernetes API access in the stack's namespace; in a team namespace the worker
         # account launches pods and Jobs there only (pod_security, team_namespaces).
-        "serviceAccountName": names.worker_service_account if settings.team_namespaces else TASK_SERVICE_ACCOUNT,
-        "automountServiceAccountToken": bool(settings.team_namespaces),
+        "serviceAccountName": names.worker_service_account if in_team_namespace else TASK_SERVICE_ACCOUNT,
+        "automountServiceAccountToken": in_team_namespace,
         "securityContext": task_pod_security_context(),
     })
     if team.node_selector:
@@ -334,7 +339,7 @@ def default_pod_template_text(settings: Settings, pod_marks: Mapping[str, PodMar
     """
     marks = _marks_for_leaves(settings, pod_marks)[settings.default_team]
     team = settings.teams.get(settings.default_team)
-    text = to_yaml(build_pod_template(settings, team, marks, False, names, secrets=secrets))
+    text = to_yaml(build_pod_template(settings, team, marks, False, names, secrets=secrets, in_stack_namespace=True))
     if "{{" in text:
         line = next(line for line in text.splitlines() if "{{" in line)
         raise ValueError(f"stack '{settings.stack}': the default pod template contains '{{{{' ({line.strip()}), "

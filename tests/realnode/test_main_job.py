@@ -267,9 +267,10 @@ def test_a_team_task_cannot_reach_the_cluster(deployed, real_node, tmp_path):
     api.call("POST", "/connections", json=CONNECTION)  # test_a_failed_task_says_why removed it
     run_id = api.trigger("kit_least_privilege")
     run = api.wait_for_run("kit_least_privilege", run_id, timeout=RUN_TIMEOUT)
-    (task,) = api.task_instances("kit_least_privilege", run_id)
-    log = log_text(api.task_log_body("kit_least_privilege", run_id, task))
-    assert run["state"] == "success", log[-3000:]
+    tasks = {task["task_id"]: task for task in api.task_instances("kit_least_privilege", run_id)}
+    log = log_text(api.task_log_body("kit_least_privilege", run_id, tasks["in_team_pod"]))
+    celery_log = log_text(api.task_log_body("kit_least_privilege", run_id, tasks["in_celery_worker"]))
+    assert run["state"] == "success", (log[-3000:], celery_log[-3000:])
     assert "service account token mounted: False" in log, log[-3000:]
     answers = {}
     for attempt in ("read Secret airflow-metadata", "list Secrets", "create a pod", "exec into the scheduler"):
@@ -281,6 +282,15 @@ def test_a_team_task_cannot_reach_the_cluster(deployed, real_node, tmp_path):
     assert tcp.get("metadata database") == "refused" and tcp.get("redis") == "refused", (tcp, log[-3000:])
     assert "connected" not in tcp.values(), tcp
     MEASURED["real node: a team task's TCP to Airflow's backends (NetworkPolicy)"] = str(tcp)
+    # The Celery task holds the worker's token (launcher rights for KubernetesPodOperator): the
+    # kit's launch guard refuses every use of it against Airflow, the operator's shape passes.
+    worker = dict(re.findall(r"^.*?((?:read|launch|exec|change|delete)[^:\n]*): HTTP (\d+)", celery_log, re.MULTILINE))
+    assert {"launch a pod mounting the metadata Secret", "exec into the scheduler", "change the scheduler's image",
+            "delete the scheduler", "launch a pod as the scheduler's account"} <= set(worker), celery_log[-3000:]
+    refused = {what: status for what, status in worker.items() if "KubernetesPodOperator" not in what}
+    assert set(refused.values()) <= {"401", "403"}, refused
+    assert worker["launch a pod of KubernetesPodOperator's shape"] == "201", celery_log[-3000:]
+    MEASURED["real node: a Celery task's attempts with the worker's account (HTTP status)"] = str(worker)
 
     account = f"system:serviceaccount:{NAMESPACE}:{TASK_SERVICE_ACCOUNT}"
     for verb, resource in (("get", "secrets"), ("list", "pods"), ("create", "pods"), ("create", "pods/exec")):

@@ -236,6 +236,21 @@ def test_default_pod_template_text_is_the_default_team_and_tpl_safe(settings, st
     assert "{{" not in text
 
 
+def test_with_team_namespaces_a_task_naming_no_team_gets_no_token_in_the_stack_namespace():
+    """The chart's default template starts pods in the stack's namespace, beside Airflow's
+    Secrets, whatever `teamNamespaces` says: never as the worker account, whose launcher Role
+    there could start a pod mounting them. A team's own template keeps the worker account (its
+    Role reaches the team's namespace only)."""
+    settings = make_settings({"teamNamespaces": True})
+    marks = marks_for(settings, "default")
+    default = yaml.safe_load(pt.default_pod_template_text(settings, marks))
+    assert default["spec"]["serviceAccountName"] == "airflow-kit-task"
+    assert default["spec"]["automountServiceAccountToken"] is False
+    assert "namespace" not in default["metadata"]
+    team = pt.build_pod_template(settings, settings.teams.get("etl"), marks["etl"], False)
+    assert team["spec"]["serviceAccountName"] == "airflow-worker" and team["spec"]["automountServiceAccountToken"]
+
+
 def test_default_pod_template_text_refuses_go_template_braces(settings):
     marks = marks_for(settings, "default")
     marks["reporting"] = PodMarks("default-scheduler", annotations={"note": "{{ .Release.Name }}"})
