@@ -46,7 +46,7 @@ _LABELS = ("request.resource.resource == 'jobs' ? "
            "(has(object.metadata.labels) ? object.metadata.labels : {})")
 _CONTAINERS = ("variables.spec.containers + "
                "(has(variables.spec.initContainers) ? variables.spec.initContainers : [])")
-_CREATES_POD = "request.operation == 'CREATE' && request.subResource == ''"
+_CREATES_POD = "request.operation == 'CREATE'"  # of pods and Jobs: the pods' subresources match CONNECT only
 
 
 def _quoted(values) -> str:
