@@ -148,6 +148,10 @@ def test_pulumi_up_again_and_destroy(stack, cluster, addon_crds, tools_env, tmp_
     else:
         assert names(cluster, "resourcequotas", namespace) and names(cluster, "limitranges", namespace)
         assert f"{namespace}-mid" in names(cluster, "priorityclasses")
+    # The Celery workers' launch guard, for this namespace's worker account (launch_guard).
+    guard = f"airflow-kit-celery-launches-{namespace}"
+    assert guard in names(cluster, "validatingadmissionpolicies")
+    assert get(cluster, "validatingadmissionpolicybinding", guard)["spec"]["policyName"] == guard
     outputs = project.outputs()
     assert outputs["namespace"] == namespace and outputs["scheduler"] == backend
     assert outputs["executors"] == "CeleryExecutor,KubernetesExecutor"
@@ -171,6 +175,7 @@ def test_pulumi_up_again_and_destroy(stack, cluster, addon_crds, tools_env, tmp_
     assert namespace in names(cluster, "namespaces"), "the namespace holding the quotas is retained"
     assert not (expected_secrets(config) & names(cluster, "secrets", namespace))
     assert "airflow-kit-pod-templates" not in names(cluster, "configmaps", namespace)
+    assert guard not in names(cluster, "validatingadmissionpolicies")
     if backend == "ack":
         assert not {f"{namespace}-{team}" for team in leaves} & names(cluster, "namespaces"), \
             "team namespaces go with the stack"
