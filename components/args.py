@@ -379,8 +379,9 @@ class PlatformArgs:
     images: Optional[ImagesArgs] = doc("where the chart's non-Airflow images come from")
     secrets: Mapping[str, SecretInput] = doc(
         f"{', '.join(f'`{key}`' for key in SECRET_KEYS)}: set with `pulumi config set --secret` (a program passes "
-        "pulumi secrets); a given value replaces the generated one (`dbPassword` is required for an external "
-        "database)", dict, kit=Words("generated"))
+        "pulumi secrets); a given value replaces the generated one (`dbPassword` is Airflow's database user's, "
+        "required for an external database; `dbSuperuserPassword` the bundled database's superuser's, which "
+        "Airflow does not use)", dict, kit=Words("generated"))
     stack: Optional[str] = doc("the name errors give (default: the Pulumi stack)")
 
     def to_config(self) -> dict[str, Any]:

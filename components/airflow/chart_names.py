@@ -40,7 +40,7 @@ class SecretNames:
     result_backend = "airflow-result-backend"  # connection
     broker_url = "airflow-broker-url"  # connection
     redis_password = "airflow-redis-password"  # password
-    postgresql_auth = "airflow-postgresql-auth"  # postgres-password (bundled Bitnami chart)
+    postgresql_auth = "airflow-postgresql-auth"  # postgres-password, password (bundled Bitnami chart)
     pgbouncer_config = "airflow-pgbouncer-config"  # pgbouncer.ini, users.txt
     pgbouncer_stats = "airflow-pgbouncer-stats"  # connection
     admin_password = "airflow-admin-password"  # password; passwords.json (SimpleAuthManager's users file)

@@ -51,7 +51,12 @@ class AirflowSecrets(pulumi.ComponentResource):
                 lambda pw: chart_values.metadata_connection(settings, pw))},
         }
         if settings.database.mode == "bundled":
-            data[SecretNames.postgresql_auth] = {"postgres-password": db_password}
+            # Airflow connects as the database's owner (dbPassword); the superuser's password
+            # is kept for the database image alone.
+            data[SecretNames.postgresql_auth] = {
+                chart_values.BUNDLED_DB_SUPERUSER_KEY: given_or(
+                    "dbSuperuserPassword", lambda: generated("postgres-superuser-password")),
+                chart_values.BUNDLED_DB_USER_KEY: db_password}
         if chart_values.uses_celery(settings):
             redis_password = given_or("redisPassword", lambda: generated("redis-password"))
             data[SecretNames.redis_password] = {"password": redis_password}

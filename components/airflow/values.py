@@ -23,6 +23,14 @@ from airflow_kit_platform.passthrough import merge_under
 from airflow_kit_platform.settings import Settings
 
 
+# The bundled database (dev only): Airflow's own user and database, created by the kit's
+# Postgres image from the Bitnami subchart's env; the Secret's keys are the subchart's defaults.
+BUNDLED_DB_USER = "airflow"
+BUNDLED_DB_NAME = "airflow"
+BUNDLED_DB_USER_KEY = "password"
+BUNDLED_DB_SUPERUSER_KEY = "postgres-password"
+
+
 def uses_celery(settings: Settings) -> bool:
     return "CeleryExecutor" in settings.airflow.executors
 
@@ -177,8 +185,10 @@ def build_values(settings: Settings, *, pod_template: Optional[str] = None,
     }
     _high_availability(airflow, values)
     if bundled:
-        # Bitnami's chart reads the admin password from our Secret instead of values.
-        values["postgresql"]["auth"] = {"existingSecret": SecretNames.postgresql_auth}
+        # Bitnami's chart reads both passwords from our Secret instead of values; Airflow
+        # connects as the owner of its own database, not as the superuser.
+        values["postgresql"]["auth"] = {"existingSecret": SecretNames.postgresql_auth,
+                                        "username": BUNDLED_DB_USER, "database": BUNDLED_DB_NAME}
     _image_values(settings, values)
     if airflow.auth_manager == "simple":
         _simple_auth_values(settings, values)
@@ -401,8 +411,8 @@ def db_ca_mounts(settings: Settings) -> dict[str, Any]:
 def metadata_connection(settings: Settings, password: str) -> str:
     db = settings.database
     if db.mode == "bundled":
-        return (f"postgresql://postgres:{password}@{service_host(settings, 'postgresql')}:5432/"
-                f"postgres?sslmode=disable")
+        return (f"postgresql://{BUNDLED_DB_USER}:{password}@{service_host(settings, 'postgresql')}:5432/"
+                f"{BUNDLED_DB_NAME}?sslmode=disable")
     if uses_pgbouncer(settings):
         return (f"postgresql://{db.user}:{password}@{service_host(settings, 'pgbouncer')}:6543/"
                 f"{RELEASE}-metadata?sslmode=disable")

@@ -8,7 +8,9 @@ from typing import Any, Mapping
 from airflow_kit_platform.config_reader import Section
 
 # Config keys that hold secrets; read with `pulumi config set --secret`.
-SECRET_KEYS = ("dbPassword", "fernetKey", "apiSecretKey", "jwtSecret", "redisPassword", "adminPassword")
+# dbSuperuserPassword: the bundled database's superuser (Airflow connects as its own user, dbPassword).
+SECRET_KEYS = ("dbPassword", "dbSuperuserPassword", "fernetKey", "apiSecretKey", "jwtSecret", "redisPassword",
+               "adminPassword")
 
 TOP_LEVEL_KEYS = ("namespace", "teamNamespaces", "airflow", "database", "keda", "scheduler", "queue", "teams",
                   "defaultTeam", "networkPolicies", "localDisk", "pools", "images") + SECRET_KEYS

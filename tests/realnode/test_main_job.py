@@ -325,6 +325,23 @@ def test_celery_workers_run_tasks_without_database_credentials(deployed, real_no
                                                      f"{environment['AIRFLOW__CELERY__RESULT_BACKEND'].split('@')[-1]}")
 
 
+def test_airflow_connects_to_the_bundled_database_as_its_owner_not_the_superuser(deployed, real_node):
+    """local-node's bundled Postgres: Airflow's connection (Secret airflow-metadata) names the
+    kit's `airflow` user and database, which Postgres says is no superuser and may create neither
+    roles nor databases; Airflow migrated and ran every DAG above with it."""
+    from urllib.parse import urlsplit
+
+    secret = json.loads(real_node.kubectl("-n", NAMESPACE, "get", "secret", "airflow-metadata", "-o", "json").stdout)
+    connection = urlsplit(base64.b64decode(secret["data"]["connection"]).decode())
+    assert (connection.username, connection.path) == ("airflow", "/airflow"), (connection.username, connection.path)
+    local = connection._replace(netloc=f"{connection.username}:{connection.password}@127.0.0.1:5432").geturl()
+    host = real_node.pod_host(NAMESPACE, "app.kubernetes.io/name=postgresql", "postgresql")
+    rights = host.check_output("psql %s -tAc %s", local, "select current_user, rolsuper, rolcreaterole, rolcreatedb "
+                               "from pg_roles where rolname = current_user").strip()
+    assert rights == "airflow|f|f|f", rights
+    MEASURED["real node: Airflow's database user (name|superuser|createrole|createdb)"] = rights
+
+
 HELPER_PROBE = ("import importlib.metadata, os, airflow_kit; "
                 "print(airflow_kit.__file__, importlib.metadata.version('airflow-kit-dags'), "
                 "sorted(os.listdir('/opt/airflow/dags')))")

@@ -42,7 +42,7 @@ TEAM = {"name": "etl", "min": {"cpu": "2", "memory": "4Gi"}, "max": {"cpu": "4",
 CASES = [
     ("unknown-top-level-key", "local", "schedular", {"backend": "volcano"},
      "stack 'local': airflow-kit:schedular = {'backend': 'volcano'}: unknown key (did you mean 'scheduler'?); "
-     "known keys: adminPassword, airflow, apiSecretKey, database, dbPassword, defaultTeam, fernetKey, images, "
+     "known keys: adminPassword, airflow, apiSecretKey, database, dbPassword, dbSuperuserPassword, defaultTeam, fernetKey, images, "
      "jwtSecret, keda, localDisk, namespace, networkPolicies, pools, queue, redisPassword, scheduler, teamNamespaces, "
      "teams"),
     ("unknown-nested-key", "local", "airflow.concurrency.paralelism", 8,

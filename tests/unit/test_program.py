@@ -170,7 +170,8 @@ def test_missing_secrets_are_generated_without_a_provider_plugin(evaluations):
     """No `pulumi-resource-random` to install: one dynamic resource per secret, its value a Pulumi secret."""
     generated = evaluations["local"].of_type(GENERATED_SECRET)
     assert sorted(r.name for r in generated) == sorted(
-        ["admin-password", "api-secret-key", "fernet-key", "jwt-secret", "postgres-password", "redis-password"])
+        ["admin-password", "api-secret-key", "fernet-key", "jwt-secret", "postgres-password",
+         "postgres-superuser-password", "redis-password"])
     assert not [r for r in evaluations["local"].resources if r.typ.startswith("random:")]
     for resource in generated:
         assert resource.inputs.get("value") is None, "the value is made by the provider, never by the program"
