@@ -42,6 +42,15 @@ def test_local_images_reach_every_chart_image(local_node):
     assert values["statsd"] == {"enabled": False}
 
 
+def test_airflow_uses_its_own_database_user_on_the_bundled_database(local_node):
+    """Not the superuser: the subchart creates user and database `airflow` (the kit's image reads
+    its env) and Airflow's connection names them; the superuser's password stays in its Secret."""
+    auth = chart_values.build_values(local_node)["postgresql"]["auth"]
+    assert auth == {"existingSecret": SecretNames.postgresql_auth, "username": "airflow", "database": "airflow"}
+    connection = chart_values.metadata_connection(local_node, "pw")
+    assert connection.startswith("postgresql://airflow:pw@") and connection.split("/")[-1].startswith("airflow?")
+
+
 def test_a_registry_less_postgres_image_keeps_docker_hub(local_node):
     import dataclasses
 
