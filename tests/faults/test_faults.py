@@ -40,7 +40,8 @@ def recovered(lab: FaultLab, started: float, *components: str, restarts_before: 
         restarted = all(lab.restarts(c) > restarts_before[c] for c in restarts_before or {})
         if restarted and all(lab.ready(c) for c in components) and lab.api_answers():
             return time.monotonic() - started
-        assert time.monotonic() < deadline, f"{components} not back after {timeout:.0f} s"
+        assert time.monotonic() < deadline, (f"{components} not back after {timeout:.0f} s (restarts before "
+                                             f"{restarts_before}): {lab.container_states(*components)}")
         time.sleep(1)
 
 

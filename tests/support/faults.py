@@ -80,6 +80,13 @@ class FaultLab:
         return sum(status.get("restartCount", 0) for pod in self.pods(component)
                    for status in pod["status"].get("containerStatuses") or [])
 
+    def container_states(self, *components: str) -> dict[str, object]:
+        """Pod -> each container's restarts, state and last state: what a failed wait shows."""
+        return {pod["metadata"]["name"]: [
+                    (status["name"], status.get("restartCount"), status.get("state"), status.get("lastState"))
+                    for status in pod["status"].get("containerStatuses") or []]
+                for component in components for pod in self.pods(component)}
+
     def ready(self, component: str, count: Optional[int] = None) -> bool:
         """Every live pod of the component Ready (and exactly `count` of them: a rollout is over)."""
         pods = [pod for pod in self.pods(component) if not pod["metadata"].get("deletionTimestamp")]
@@ -98,16 +105,15 @@ class FaultLab:
         pod = pod or self.pods(component)[0]
         status = next(s for s in pod["status"]["containerStatuses"] if s["name"] == container)
         pids = self.node.container_pids(status["containerID"].split("://", 1)[1])
-        for pid in pids:
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                    command = handle.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if re.search(pattern, command):
-                os.kill(pid, signal.SIGKILL)
-                return pid
-        raise AssertionError(f"no process matching {pattern!r} in {component}: pids {pids}")
+        matching = {pid: command for pid, command in ((pid, _cmdline(pid)) for pid in pids)
+                    if command is not None and re.search(pattern, command)}
+        # The main process, not one of its children whose title matches too (a Celery pool
+        # process): the one whose parent does not match. Killing a child restarts nothing.
+        main = sorted(pid for pid in matching if _parent(pid) not in matching)
+        if not main:
+            raise AssertionError(f"no process matching {pattern!r} in {component}: pids {pids}")
+        os.kill(main[0], signal.SIGKILL)
+        return main[0]
 
     def delete_pod(self, component: str) -> str:
         name = self.pods(component)[0]["metadata"]["name"]
@@ -165,3 +171,19 @@ class Outcome:
 
 
 OUTCOMES: list[Outcome] = []
+
+
+def _cmdline(pid: int) -> Optional[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+
+
+def _parent(pid: int) -> Optional[int]:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
