@@ -12,7 +12,12 @@ from airflow_kit_platform.airflow import values as chart_values
 from airflow_kit_platform.airflow.chart_names import API_SERVER_PORT, CHART, LOGS_VOLUME_CLAIM, RELEASE, SecretNames
 from airflow_kit_platform.airflow.generated_secrets import GeneratedSecret
 from airflow_kit_platform.airflow.logs_volume import logs_volume_objects
-from airflow_kit_platform.airflow.worker_secrets import keda_with_secret_authentication, without_metadata_secrets
+from airflow_kit_platform.airflow.worker_secrets import (
+    WORKER_DELETE_TIMEOUT,
+    is_celery_worker,
+    keda_with_secret_authentication,
+    without_metadata_secrets,
+)
 from airflow_kit_platform.chart_source import airflow_chart_path
 from airflow_kit_platform.k8s_objects import create_object
 from airflow_kit_platform.settings import Settings
@@ -142,4 +147,10 @@ def keep_metadata_secrets_from_workers(args: pulumi.ResourceTransformArgs) -> Op
         return None
     if "kind" not in props:
         del changed["kind"]
-    return pulumi.ResourceTransformResult(props=changed, opts=args.opts)
+    opts = args.opts
+    if is_celery_worker(manifest):
+        # A worker's warm shutdown may use its whole grace period (600 s, for a running task to
+        # finish; seen hanging so during destroy): Pulumi's 10 minute wait would end with it.
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+            custom_timeouts=pulumi.CustomTimeouts(delete=WORKER_DELETE_TIMEOUT)))
+    return pulumi.ResourceTransformResult(props=changed, opts=opts)

@@ -31,6 +31,8 @@ WORKER_DROPPED_ENV = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__CORE__SQL_ALCHEMY_C
                       "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_CONN_AIRFLOW_DB", "KEDA_DB_CONN")
 KEDA_DB_AUTHENTICATION = "airflow-kit-keda-db"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+# Pulumi's wait for a worker to go, past the chart's grace period (workers.terminationGracePeriodSeconds 600).
+WORKER_DELETE_TIMEOUT = "15m"
 
 
 def is_celery_worker(manifest: Mapping[str, Any]) -> bool:

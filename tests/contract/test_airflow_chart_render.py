@@ -367,3 +367,23 @@ def test_every_airflow_component_knows_its_cluster(stack, rendered):
             continue
         container = obj["metadata"]["name"].removeprefix("airflow-")
         assert "AIRFLOW_CONN_KUBERNETES_DEFAULT" in env_names(obj)[container], (stack, obj["metadata"]["name"])
+
+
+@pytest.mark.parametrize("stack", ["local-node", "prod"])
+def test_destroy_waits_out_a_celery_workers_grace_period(stack, rendered):
+    """A worker's warm shutdown may take its whole grace period (600 s): Pulumi's default 10
+    minute wait for its deletion would fail `pulumi destroy` right then (seen on the real node)."""
+    import pulumi
+
+    from airflow_kit_platform.airflow.release import keep_metadata_secrets_from_workers
+
+    chart_objects, _, _ = rendered(stack)
+    (worker,) = [obj for obj in chart_objects if obj["kind"] == "StatefulSet"
+                 and obj["metadata"].get("labels", {}).get("component") == "worker"]
+    grace = worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    props = {key: value for key, value in worker.items() if key != "kind"}
+    result = keep_metadata_secrets_from_workers(pulumi.ResourceTransformArgs(
+        custom=True, type_=TYPE_OF_KIND["StatefulSet"], name="airflow-worker", props=props,
+        opts=pulumi.ResourceOptions()))
+    delete = result.opts.custom_timeouts.delete
+    assert delete.endswith("m") and int(delete[:-1]) * 60 > grace + 120, (delete, grace)
