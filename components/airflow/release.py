@@ -127,7 +127,8 @@ class AirflowRelease(pulumi.ComponentResource):
                 values=self.values,
                 **source,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=chart_depends,
-                                            transforms=[keep_metadata_secrets_from_workers]),
+                                            transforms=[keep_metadata_secrets_from_workers,
+                                                        wait_out_worker_shutdown]),
             )
         self.api_server_service = f"{CHART.api_server_service}.{settings.namespace}.svc:{API_SERVER_PORT}"
         self.register_outputs({
@@ -137,20 +138,28 @@ class AirflowRelease(pulumi.ComponentResource):
         })
 
 
+def _manifest(args: pulumi.ResourceTransformArgs) -> dict[str, Any]:
+    """A chart object's props with its kind (the type token names it)."""
+    return {**dict(args.props or {}), "kind": args.type_.rsplit(":", 1)[-1]}
+
+
 def keep_metadata_secrets_from_workers(args: pulumi.ResourceTransformArgs) -> Optional[pulumi.ResourceTransformResult]:
     """The chart's objects as rendered, except the Celery workers' database and Fernet env and
     KEDA's trigger reading them (worker_secrets)."""
-    props = dict(args.props or {})
-    manifest = {**props, "kind": args.type_.rsplit(":", 1)[-1]}  # the type token names the kind
+    manifest = _manifest(args)
     changed = without_metadata_secrets(manifest) or keda_with_secret_authentication(manifest)
     if changed is None:
         return None
-    if "kind" not in props:
+    if "kind" not in (args.props or {}):
         del changed["kind"]
-    opts = args.opts
-    if is_celery_worker(manifest):
-        # A worker's warm shutdown may use its whole grace period (600 s, for a running task to
-        # finish; seen hanging so during destroy): Pulumi's 10 minute wait would end with it.
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
-            custom_timeouts=pulumi.CustomTimeouts(delete=WORKER_DELETE_TIMEOUT)))
-    return pulumi.ResourceTransformResult(props=changed, opts=opts)
+    return pulumi.ResourceTransformResult(props=changed, opts=args.opts)
+
+
+def wait_out_worker_shutdown(args: pulumi.ResourceTransformArgs) -> Optional[pulumi.ResourceTransformResult]:
+    """A Celery worker's warm shutdown may use its whole grace period (600 s, for a running task
+    to finish; seen hanging so during destroy): Pulumi's 10 minute wait for its deletion would
+    end with it and fail `pulumi destroy`."""
+    if not is_celery_worker(_manifest(args)):
+        return None
+    return pulumi.ResourceTransformResult(props=args.props, opts=pulumi.ResourceOptions.merge(
+        args.opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(delete=WORKER_DELETE_TIMEOUT))))

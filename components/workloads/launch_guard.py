@@ -37,6 +37,8 @@ from airflow_kit_platform.settings import Settings
 GUARD_PREFIX = "airflow-kit-celery-launches-"  # + the stack's namespace (the policy is cluster-scoped)
 KPO_LABEL = "kubernetes_pod_operator"  # the label KubernetesPodOperator puts on every pod it starts
 ALLOWED_ACCOUNTS = ("default", TASK_SERVICE_ACCOUNT)
+# The chart's Services select its pods by `release` (the Bitnami database by `app.kubernetes.io/instance`).
+CHART_SELECTOR_LABELS = ("release", "app.kubernetes.io/instance")
 
 # A pod's spec, created directly or through a Job's template (evaluated only for CREATE).
 _SPEC = "request.resource.resource == 'jobs' ? object.spec.template.spec : object.spec"
@@ -74,9 +76,8 @@ def celery_launch_policy(namespace: str, names: ChartNames = CHART) -> dict[str,
          f"variables.spec.serviceAccountName in {accounts}) && "
          f"(!has(variables.spec.serviceAccount) || variables.spec.serviceAccount in {accounts}))",
          f"a task's pod runs as one of {', '.join(ALLOWED_ACCOUNTS)}, not as an Airflow account"),
-        (f"!({_CREATES_POD}) || !(('release' in variables.labels && variables.labels['release'] in {_quoted(releases)})"
-         f" || ('app.kubernetes.io/instance' in variables.labels && "
-         f"variables.labels['app.kubernetes.io/instance'] in {_quoted(releases)}))",
+        (f"!({_CREATES_POD}) || !{_quoted(CHART_SELECTOR_LABELS)}.exists(key, "
+         f"key in variables.labels && variables.labels[key] in {_quoted(releases)})",
          "a task's pod may not carry the labels of Airflow's components"),
         ("!(request.operation in ['UPDATE', 'DELETE'] && request.resource.resource == 'pods') || "
          f"(has(oldObject.metadata.labels) && '{KPO_LABEL}' in oldObject.metadata.labels)",

@@ -375,14 +375,14 @@ def test_destroy_waits_out_a_celery_workers_grace_period(stack, rendered):
     minute wait for its deletion would fail `pulumi destroy` right then (seen on the real node)."""
     import pulumi
 
-    from airflow_kit_platform.airflow.release import keep_metadata_secrets_from_workers
+    from airflow_kit_platform.airflow.release import wait_out_worker_shutdown
 
     chart_objects, _, _ = rendered(stack)
     (worker,) = [obj for obj in chart_objects if obj["kind"] == "StatefulSet"
                  and obj["metadata"].get("labels", {}).get("component") == "worker"]
     grace = worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     props = {key: value for key, value in worker.items() if key != "kind"}
-    result = keep_metadata_secrets_from_workers(pulumi.ResourceTransformArgs(
+    result = wait_out_worker_shutdown(pulumi.ResourceTransformArgs(
         custom=True, type_=TYPE_OF_KIND["StatefulSet"], name="airflow-worker", props=props,
         opts=pulumi.ResourceOptions()))
     delete = result.opts.custom_timeouts.delete

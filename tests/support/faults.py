@@ -105,10 +105,9 @@ class FaultLab:
         pod = pod or self.pods(component)[0]
         status = next(s for s in pod["status"]["containerStatuses"] if s["name"] == container)
         pids = self.node.container_pids(status["containerID"].split("://", 1)[1])
-        matching = {pid: command for pid, command in ((pid, _cmdline(pid)) for pid in pids)
-                    if command is not None and re.search(pattern, command)}
-        # The main process, not one of its children whose title matches too (a Celery pool
-        # process): the one whose parent does not match. Killing a child restarts nothing.
+        matching = {pid for pid in pids if re.search(pattern, _cmdline(pid) or "")}
+        # The main process, not one of its children whose command line matches too (the Celery
+        # worker's log server): the one whose parent does not match. Killing a child restarts nothing.
         main = sorted(pid for pid in matching if _parent(pid) not in matching)
         if not main:
             raise AssertionError(f"no process matching {pattern!r} in {component}: pids {pids}")
